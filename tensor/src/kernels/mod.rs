@@ -1,0 +1,13 @@
+//! Kernels: plain functions over slices, shared by host and device.
+//!
+//! Each kernel documents the layout it expects. Kernels check slice lengths
+//! with assertions (a caller bug, not a user error); the checked, typed-error
+//! API is [`crate::Tensor`].
+
+pub mod binary;
+pub mod index;
+pub mod linalg;
+pub mod matmul;
+pub mod reduce;
+pub mod simd;
+pub mod unary;

@@ -1,0 +1,224 @@
+//! Elementwise unary kernels.
+//!
+//! Every function here is scalar `libm` code; [`map`] runs it over a slice,
+//! compiled for the active SIMD level (so LLVM vectorises what it can) and
+//! split across rayon threads for large inputs.
+
+use super::simd::{self, Isa};
+
+/// The elementwise unary operations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UnaryOp {
+    /// −x
+    Neg,
+    /// |x|
+    Abs,
+    /// eˣ
+    Exp,
+    /// ln x
+    Log,
+    /// ln(1 + x), accurate near 0
+    Log1p,
+    /// √x
+    Sqrt,
+    /// 1/√x
+    Rsqrt,
+    /// x²
+    Square,
+    /// 1/x
+    Recip,
+    /// tanh x
+    Tanh,
+    /// 1/(1 + e⁻ˣ)
+    Sigmoid,
+    /// max(x, 0)
+    Relu,
+    /// x·Φ(x) with the exact (erf) normal CDF
+    GeluErf,
+    /// GELU's tanh approximation 0.5x(1 + tanh(√(2/π)(x + 0.044715x³)))
+    GeluTanh,
+    /// x·sigmoid(x)
+    Silu,
+    /// ln(1 + eˣ), computed without overflow
+    Softplus,
+    /// sin x
+    Sin,
+    /// cos x
+    Cos,
+    /// erf x
+    Erf,
+    /// −1, 0 or 1 by the sign of x (0 for ±0 and NaN)
+    Sign,
+    /// 1 where x > 0, else 0 (the derivative of ReLU)
+    Step,
+}
+
+/// The scalar definition of each op (what every target computes).
+#[inline(always)]
+pub fn apply(op: UnaryOp, x: f32) -> f32 {
+    match op {
+        UnaryOp::Neg => -x,
+        UnaryOp::Abs => libm::fabsf(x),
+        UnaryOp::Exp => libm::expf(x),
+        UnaryOp::Log => libm::logf(x),
+        UnaryOp::Log1p => libm::log1pf(x),
+        UnaryOp::Sqrt => libm::sqrtf(x),
+        UnaryOp::Rsqrt => 1.0 / libm::sqrtf(x),
+        UnaryOp::Square => x * x,
+        UnaryOp::Recip => 1.0 / x,
+        UnaryOp::Tanh => libm::tanhf(x),
+        UnaryOp::Sigmoid => sigmoid(x),
+        UnaryOp::Relu => {
+            if x > 0.0 {
+                x
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::GeluErf => 0.5 * x * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2)),
+        UnaryOp::GeluTanh => {
+            const C: f32 = 0.797_884_6; // √(2/π)
+            0.5 * x * (1.0 + libm::tanhf(C * (x + 0.044_715 * x * x * x)))
+        }
+        UnaryOp::Silu => x * sigmoid(x),
+        UnaryOp::Softplus => softplus(x),
+        UnaryOp::Sin => libm::sinf(x),
+        UnaryOp::Cos => libm::cosf(x),
+        UnaryOp::Erf => libm::erff(x),
+        UnaryOp::Sign => {
+            if x > 0.0 {
+                1.0
+            } else if x < 0.0 {
+                -1.0
+            } else {
+                0.0
+            }
+        }
+        UnaryOp::Step => {
+            if x > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    }
+}
+
+/// Logistic sigmoid, stable for large |x|.
+#[inline(always)]
+pub fn sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + libm::expf(-x))
+    } else {
+        let e = libm::expf(x);
+        e / (1.0 + e)
+    }
+}
+
+/// ln(1 + eˣ) without overflow: max(x, 0) + ln(1 + e^−|x|).
+#[inline(always)]
+pub fn softplus(x: f32) -> f32 {
+    let m = if x > 0.0 { x } else { 0.0 };
+    m + libm::log1pf(libm::expf(-libm::fabsf(x)))
+}
+
+/// `out[i] = op(x[i])`.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+    macro_rules! run {
+        ($($name:ident),*) => {
+            match op {
+                $(UnaryOp::$name => map(x, out, |v| apply(UnaryOp::$name, v)),)*
+            }
+        };
+    }
+    run!(
+        Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Square, Recip, Tanh, Sigmoid, Relu, GeluErf,
+        GeluTanh, Silu, Softplus, Sin, Cos, Erf, Sign, Step
+    )
+}
+
+/// `out[i] = f(x[i])`, vectorised for the active ISA and parallel when large.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn map<F: Fn(f32) -> f32 + Sync>(x: &[f32], out: &mut [f32], f: F) {
+    assert_eq!(x.len(), out.len(), "map: slice lengths differ");
+    #[cfg(feature = "std")]
+    if simd::worth_parallel(x.len() * 4) {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 14;
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, i)| map_serial(i, o, &f));
+        return;
+    }
+    map_serial(x, out, &f)
+}
+
+#[inline]
+fn map_serial<F: Fn(f32) -> f32>(x: &[f32], out: &mut [f32], f: &F) {
+    match simd::active() {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: `active()` only reports a level the CPU supports.
+        Isa::Avx512 => unsafe { map_avx512(x, out, f) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: as above.
+        Isa::Avx2Fma => unsafe { map_avx2(x, out, f) },
+        _ => map_plain(x, out, f),
+    }
+}
+
+#[inline(always)]
+fn map_plain<F: Fn(f32) -> f32>(x: &[f32], out: &mut [f32], f: &F) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o = f(v);
+    }
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx512f")]
+unsafe fn map_avx512<F: Fn(f32) -> f32>(x: &[f32], out: &mut [f32], f: &F) {
+    map_plain(x, out, f)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn map_avx2<F: Fn(f32) -> f32>(x: &[f32], out: &mut [f32], f: &F) {
+    map_plain(x, out, f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hand_values() {
+        let x = [-2.0f32, -0.5, 0.0, 0.5, 3.0];
+        let mut o = [0.0; 5];
+        unary(UnaryOp::Relu, &x, &mut o);
+        assert_eq!(o, [0.0, 0.0, 0.0, 0.5, 3.0]);
+        unary(UnaryOp::Sign, &x, &mut o);
+        assert_eq!(o, [-1.0, -1.0, 0.0, 1.0, 1.0]);
+        assert!((apply(UnaryOp::Sigmoid, 0.0) - 0.5).abs() < 1e-7);
+        assert!((apply(UnaryOp::Softplus, 0.0) - core::f32::consts::LN_2).abs() < 1e-7);
+        assert_eq!(apply(UnaryOp::Softplus, 200.0), 200.0);
+        assert!(apply(UnaryOp::Softplus, -200.0) >= 0.0);
+        assert!((apply(UnaryOp::GeluErf, 1.0) - 0.841_344_7).abs() < 1e-6);
+        assert!((apply(UnaryOp::GeluTanh, 1.0) - 0.841_192).abs() < 1e-5);
+        assert!((apply(UnaryOp::Silu, 1.0) - 0.731_058_6).abs() < 1e-6);
+        assert_eq!(apply(UnaryOp::Sigmoid, -200.0), 0.0);
+    }
+
+    #[test]
+    fn every_isa_agrees_bit_for_bit() {
+        let x: alloc::vec::Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.013).collect();
+        let mut plain = alloc::vec![0.0; x.len()];
+        let mut fast = alloc::vec![0.0; x.len()];
+        map_plain(&x, &mut plain, &|v| apply(UnaryOp::GeluTanh, v));
+        unary(UnaryOp::GeluTanh, &x, &mut fast);
+        assert_eq!(plain, fast);
+    }
+}
