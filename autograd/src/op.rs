@@ -471,8 +471,6 @@ fn cholesky_backward(l: &Var, gl: &Var) -> Result<Var> {
     let sym = p.add(&p.tril(-1)?.transpose(-1, -2)?)?.mul_scalar(0.5);
     // Y = L⁻ᵀ·sym, then dA = Y·L⁻¹ = (L⁻ᵀ·Yᵀ)ᵀ.
     let y = l.triangular_solve(&sym, true, true, false)?;
-    Ok(
-        l.triangular_solve(&y.transpose(-1, -2)?, true, true, false)?
-            .transpose(-1, -2)?,
-    )
+    l.triangular_solve(&y.transpose(-1, -2)?, true, true, false)?
+        .transpose(-1, -2)
 }

@@ -76,7 +76,10 @@ impl fmt::Display for TensorError {
                 shape.numel()
             ),
             TensorError::InvalidAxis { op, axis, rank } => {
-                write!(f, "{op}: axis {axis} is out of range for a tensor of rank {rank}")
+                write!(
+                    f,
+                    "{op}: axis {axis} is out of range for a tensor of rank {rank}"
+                )
             }
             TensorError::RankTooLarge { rank } => write!(
                 f,
@@ -84,7 +87,10 @@ impl fmt::Display for TensorError {
                 crate::MAX_RANK
             ),
             TensorError::IndexOutOfRange { op, index, size } => {
-                write!(f, "{op}: index {index} is out of range for a dimension of size {size}")
+                write!(
+                    f,
+                    "{op}: index {index} is out of range for a dimension of size {size}"
+                )
             }
             TensorError::NotPositiveDefinite { batch, pivot } => write!(
                 f,

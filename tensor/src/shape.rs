@@ -101,14 +101,26 @@ impl Shape {
         let mut out = [0; MAX_RANK];
         #[allow(clippy::needless_range_loop)] // reads a.dims and b.dims at shifted positions
         for i in 0..rank {
-            let da = if i < rank - a.rank() { 1 } else { a.dims[i - (rank - a.rank())] };
-            let db = if i < rank - b.rank() { 1 } else { b.dims[i - (rank - b.rank())] };
+            let da = if i < rank - a.rank() {
+                1
+            } else {
+                a.dims[i - (rank - a.rank())]
+            };
+            let db = if i < rank - b.rank() {
+                1
+            } else {
+                b.dims[i - (rank - b.rank())]
+            };
             out[i] = if da == db || db == 1 {
                 da
             } else if da == 1 {
                 db
             } else {
-                return Err(TensorError::ShapeMismatch { op, lhs: *a, rhs: *b });
+                return Err(TensorError::ShapeMismatch {
+                    op,
+                    lhs: *a,
+                    rhs: *b,
+                });
             };
         }
         Ok(Shape {
@@ -161,7 +173,10 @@ mod tests {
     fn broadcast_follows_numpy() {
         let a = Shape::new(&[3, 1, 5]).unwrap();
         let b = Shape::new(&[4, 1]).unwrap();
-        assert_eq!(Shape::broadcast("t", &a, &b).unwrap().as_slice(), &[3, 4, 5]);
+        assert_eq!(
+            Shape::broadcast("t", &a, &b).unwrap().as_slice(),
+            &[3, 4, 5]
+        );
         let c = Shape::new(&[2]).unwrap();
         let err = Shape::broadcast("add", &a, &c).unwrap_err();
         assert_eq!(

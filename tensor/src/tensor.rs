@@ -154,7 +154,10 @@ impl Tensor {
         } else {
             Err(TensorError::InvalidArgument {
                 op: "item",
-                reason: alloc::format!("needs exactly one element, the tensor has shape {}", self.shape),
+                reason: alloc::format!(
+                    "needs exactly one element, the tensor has shape {}",
+                    self.shape
+                ),
             })
         }
     }

@@ -81,7 +81,15 @@ pub fn apply(op: BinaryOp, a: f32, b: f32) -> f32 {
 ///
 /// # Panics
 /// If a slice length does not match its shape.
-pub fn binary(op: BinaryOp, a: &[f32], sa: &Shape, b: &[f32], sb: &Shape, out: &mut [f32], so: &Shape) {
+pub fn binary(
+    op: BinaryOp,
+    a: &[f32],
+    sa: &Shape,
+    b: &[f32],
+    sb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+) {
     macro_rules! run {
         ($($name:ident),*) => {
             match op {
@@ -119,7 +127,15 @@ pub fn zip_broadcast<F: Fn(f32, f32) -> f32 + Sync>(
         let x = a[0];
         return super::unary::map(b, out, |y| f(x, y));
     }
-    zip_strided(a, &sa.broadcast_strides(so), b, &sb.broadcast_strides(so), out, so, &f)
+    zip_strided(
+        a,
+        &sa.broadcast_strides(so),
+        b,
+        &sb.broadcast_strides(so),
+        out,
+        so,
+        &f,
+    )
 }
 
 fn zip_same<F: Fn(f32, f32) -> f32 + Sync>(a: &[f32], b: &[f32], out: &mut [f32], f: &F) {
@@ -269,7 +285,15 @@ mod tests {
         let a = [1.0, 2.0, 3.0]; // [3, 1]
         let b = [10.0, 20.0]; // [2]
         let mut o = [0.0; 6];
-        binary(BinaryOp::Add, &a, &sh(&[3, 1]), &b, &sh(&[2]), &mut o, &sh(&[3, 2]));
+        binary(
+            BinaryOp::Add,
+            &a,
+            &sh(&[3, 1]),
+            &b,
+            &sh(&[2]),
+            &mut o,
+            &sh(&[3, 2]),
+        );
         assert_eq!(o, [11.0, 21.0, 12.0, 22.0, 13.0, 23.0]);
     }
 
@@ -279,7 +303,15 @@ mod tests {
         let a = [1.0, 2.0, 3.0, 4.0];
         let b = [0.0, 10.0, 20.0];
         let mut o = [0.0; 12];
-        binary(BinaryOp::Add, &a, &sh(&[2, 1, 2]), &b, &sh(&[3, 1]), &mut o, &sh(&[2, 3, 2]));
+        binary(
+            BinaryOp::Add,
+            &a,
+            &sh(&[2, 1, 2]),
+            &b,
+            &sh(&[3, 1]),
+            &mut o,
+            &sh(&[2, 3, 2]),
+        );
         assert_eq!(o, [1., 2., 11., 12., 21., 22., 3., 4., 13., 14., 23., 24.]);
     }
 
@@ -287,7 +319,15 @@ mod tests {
     fn comparisons_make_masks() {
         let mut o = [0.0; 3];
         let s = sh(&[3]);
-        binary(BinaryOp::Ge, &[1.0, 2.0, 3.0], &s, &[2.0, 2.0, 2.0], &s, &mut o, &s);
+        binary(
+            BinaryOp::Ge,
+            &[1.0, 2.0, 3.0],
+            &s,
+            &[2.0, 2.0, 2.0],
+            &s,
+            &mut o,
+            &s,
+        );
         assert_eq!(o, [0.0, 1.0, 1.0]);
     }
 

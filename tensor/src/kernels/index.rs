@@ -50,7 +50,15 @@ pub fn permute(x: &[f32], shape: &Shape, perm: &[usize], out: &mut [f32]) {
 }
 
 /// `out[o, j, i] = x[o, start + j, i]` for `j < len` (out is `[outer, len, inner]`).
-pub fn narrow(x: &[f32], outer: usize, n: usize, inner: usize, start: usize, len: usize, out: &mut [f32]) {
+pub fn narrow(
+    x: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    start: usize,
+    len: usize,
+    out: &mut [f32],
+) {
     assert!(start + len <= n, "narrow: range out of bounds");
     assert_eq!(x.len(), outer * n * inner, "narrow: input length");
     assert_eq!(out.len(), outer * len * inner, "narrow: output length");
@@ -62,7 +70,15 @@ pub fn narrow(x: &[f32], outer: usize, n: usize, inner: usize, start: usize, len
 
 /// The adjoint of [`narrow`]: `out` (`[outer, n, inner]`) is zero except
 /// `out[o, start + j, i] = x[o, j, i]`.
-pub fn pad_axis(x: &[f32], outer: usize, n: usize, inner: usize, start: usize, len: usize, out: &mut [f32]) {
+pub fn pad_axis(
+    x: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    start: usize,
+    len: usize,
+    out: &mut [f32],
+) {
     assert!(start + len <= n, "pad_axis: range out of bounds");
     assert_eq!(x.len(), outer * len * inner, "pad_axis: input length");
     assert_eq!(out.len(), outer * n * inner, "pad_axis: output length");
@@ -90,9 +106,20 @@ pub fn concat(parts: &[&[f32]], sizes: &[usize], outer: usize, inner: usize, out
 }
 
 /// `out[o, j, i] = x[o, idx[j], i]` (out is `[outer, idx.len(), inner]`).
-pub fn index_select(x: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize], out: &mut [f32]) {
+pub fn index_select(
+    x: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    idx: &[usize],
+    out: &mut [f32],
+) {
     assert_eq!(x.len(), outer * n * inner, "index_select: input length");
-    assert_eq!(out.len(), outer * idx.len() * inner, "index_select: output length");
+    assert_eq!(
+        out.len(),
+        outer * idx.len() * inner,
+        "index_select: output length"
+    );
     let m = idx.len();
     for o in 0..outer {
         for (j, &k) in idx.iter().enumerate() {
@@ -105,7 +132,14 @@ pub fn index_select(x: &[f32], outer: usize, n: usize, inner: usize, idx: &[usiz
 
 /// The adjoint of [`index_select`]: `out[o, idx[j], i] += src[o, j, i]`
 /// (`out` is `[outer, n, inner]` and is accumulated into, not cleared).
-pub fn index_add(src: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize], out: &mut [f32]) {
+pub fn index_add(
+    src: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    idx: &[usize],
+    out: &mut [f32],
+) {
     let m = idx.len();
     assert_eq!(src.len(), outer * m * inner, "index_add: source length");
     assert_eq!(out.len(), outer * n * inner, "index_add: output length");
@@ -113,7 +147,10 @@ pub fn index_add(src: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize
         for (j, &k) in idx.iter().enumerate() {
             assert!(k < n, "index_add: index out of range");
             let s = &src[(o * m + j) * inner..(o * m + j + 1) * inner];
-            for (d, v) in out[(o * n + k) * inner..(o * n + k + 1) * inner].iter_mut().zip(s) {
+            for (d, v) in out[(o * n + k) * inner..(o * n + k + 1) * inner]
+                .iter_mut()
+                .zip(s)
+            {
                 *d += v;
             }
         }
@@ -122,7 +159,15 @@ pub fn index_add(src: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize
 
 /// `out[o, j, i] = x[o, idx[o, j, i], i]`: `idx` and `out` are `[outer, m, inner]`,
 /// `x` is `[outer, n, inner]` (PyTorch's `gather`).
-pub fn gather(x: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize], m: usize, out: &mut [f32]) {
+pub fn gather(
+    x: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    idx: &[usize],
+    m: usize,
+    out: &mut [f32],
+) {
     assert_eq!(x.len(), outer * n * inner, "gather: input length");
     assert_eq!(idx.len(), outer * m * inner, "gather: index length");
     assert_eq!(out.len(), idx.len(), "gather: output length");
@@ -140,7 +185,15 @@ pub fn gather(x: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize], m:
 
 /// The adjoint of [`gather`]: `out[o, idx[o, j, i], i] += src[o, j, i]`
 /// (`out` is `[outer, n, inner]` and is accumulated into).
-pub fn scatter_add(src: &[f32], outer: usize, n: usize, inner: usize, idx: &[usize], m: usize, out: &mut [f32]) {
+pub fn scatter_add(
+    src: &[f32],
+    outer: usize,
+    n: usize,
+    inner: usize,
+    idx: &[usize],
+    m: usize,
+    out: &mut [f32],
+) {
     assert_eq!(src.len(), outer * m * inner, "scatter_add: source length");
     assert_eq!(idx.len(), src.len(), "scatter_add: index length");
     assert_eq!(out.len(), outer * n * inner, "scatter_add: output length");
@@ -159,7 +212,14 @@ pub fn scatter_add(src: &[f32], outer: usize, n: usize, inner: usize, idx: &[usi
 /// Keeps the lower triangle of each `rows × cols` matrix of the batch: entries
 /// with `col − row ≤ diagonal`; the rest become 0. With `upper`, keeps
 /// `col − row ≥ diagonal` instead.
-pub fn triangle(x: &[f32], rows: usize, cols: usize, diagonal: isize, upper: bool, out: &mut [f32]) {
+pub fn triangle(
+    x: &[f32],
+    rows: usize,
+    cols: usize,
+    diagonal: isize,
+    upper: bool,
+    out: &mut [f32],
+) {
     assert_eq!(x.len(), out.len(), "triangle: lengths differ");
     let per = rows * cols;
     if per == 0 {

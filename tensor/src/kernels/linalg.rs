@@ -13,7 +13,11 @@ pub fn cholesky(a: &[f32], n: usize, out: &mut [f32]) -> Result<(), (usize, usiz
         return Ok(());
     }
     assert_eq!(a.len() % per, 0, "cholesky: length is not a whole batch");
-    for (b, (src, l)) in a.chunks_exact(per).zip(out.chunks_exact_mut(per)).enumerate() {
+    for (b, (src, l)) in a
+        .chunks_exact(per)
+        .zip(out.chunks_exact_mut(per))
+        .enumerate()
+    {
         l.fill(0.0);
         for j in 0..n {
             let mut d = src[j * n + j];
@@ -61,14 +65,27 @@ pub fn triangular_solve(
         return;
     }
     let batch = b.len() / per;
-    assert_eq!(b.len(), batch * per, "triangular_solve: B is not a whole batch");
-    assert!(a.len() >= (batch - 1) * a_stride + n * n, "triangular_solve: A too short");
+    assert_eq!(
+        b.len(),
+        batch * per,
+        "triangular_solve: B is not a whole batch"
+    );
+    assert!(
+        a.len() >= (batch - 1) * a_stride + n * n,
+        "triangular_solve: A too short"
+    );
     // op(A) is lower triangular (solve forwards) when A is lower and not
     // transposed, or upper and transposed.
     let forward = lower != transpose;
     for bi in 0..batch {
         let am = &a[bi * a_stride..bi * a_stride + n * n];
-        let at = |i: usize, j: usize| if transpose { am[j * n + i] } else { am[i * n + j] };
+        let at = |i: usize, j: usize| {
+            if transpose {
+                am[j * n + i]
+            } else {
+                am[i * n + j]
+            }
+        };
         let x = &mut out[bi * per..(bi + 1) * per];
         x.copy_from_slice(&b[bi * per..(bi + 1) * per]);
         for step in 0..n {

@@ -50,7 +50,15 @@ impl<'a> Operand<'a> {
 /// # Panics
 /// If `c` has the wrong length or a view reaches past its slice.
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(batch: usize, m: usize, n: usize, k: usize, a: Operand<'_>, b: Operand<'_>, c: &mut [f32]) {
+pub fn matmul(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+) {
     assert_eq!(c.len(), batch * m * n, "matmul: output length");
     for bi in 0..batch {
         let cb = &mut c[bi * m * n..(bi + 1) * m * n];

@@ -87,12 +87,16 @@ fn select_axis(
 
 /// `out[o, i] = max_j x[o, j, i]` (NaN wins); `n` must be positive.
 pub fn max_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
-    select_axis(x, outer, n, inner, out, None, |b, v| v > b || (v.is_nan() && !b.is_nan()))
+    select_axis(x, outer, n, inner, out, None, |b, v| {
+        v > b || (v.is_nan() && !b.is_nan())
+    })
 }
 
 /// `out[o, i] = min_j x[o, j, i]` (NaN wins); `n` must be positive.
 pub fn min_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
-    select_axis(x, outer, n, inner, out, None, |b, v| v < b || (v.is_nan() && !b.is_nan()))
+    select_axis(x, outer, n, inner, out, None, |b, v| {
+        v < b || (v.is_nan() && !b.is_nan())
+    })
 }
 
 /// Index of the first maximum along the axis; `n` must be positive.

@@ -37,7 +37,15 @@ impl Tensor {
         let name = binary_name(op);
         let shape = Shape::broadcast(name, self.shape(), other.shape())?;
         let mut out = vec![0.0; shape.numel()];
-        binary::binary(op, self.data(), self.shape(), other.data(), other.shape(), &mut out, &shape);
+        binary::binary(
+            op,
+            self.data(),
+            self.shape(),
+            other.data(),
+            other.shape(),
+            &mut out,
+            &shape,
+        );
         Ok(Tensor::from_parts(out, shape))
     }
 
@@ -142,7 +150,10 @@ mod tests {
         let b = Tensor::zeros(&[4]).unwrap();
         let e = a.add(&b).unwrap_err();
         assert!(matches!(e, TensorError::ShapeMismatch { op: "add", .. }));
-        assert_eq!(alloc::format!("{e}"), "add: incompatible shapes [2, 3] and [4]");
+        assert_eq!(
+            alloc::format!("{e}"),
+            "add: incompatible shapes [2, 3] and [4]"
+        );
     }
 
     #[test]

@@ -13,11 +13,17 @@ impl Tensor {
     pub fn permute(&self, perm: &[usize]) -> Result<Tensor> {
         let rank = self.rank();
         let mut seen = [false; crate::MAX_RANK];
-        let valid = perm.len() == rank && perm.iter().all(|&p| p < rank && !core::mem::replace(&mut seen[p], true));
+        let valid = perm.len() == rank
+            && perm
+                .iter()
+                .all(|&p| p < rank && !core::mem::replace(&mut seen[p], true));
         if !valid {
             return Err(TensorError::InvalidArgument {
                 op: "permute",
-                reason: alloc::format!("{perm:?} is not a permutation of the axes of shape {}", self.shape()),
+                reason: alloc::format!(
+                    "{perm:?} is not a permutation of the axes of shape {}",
+                    self.shape()
+                ),
             });
         }
         if perm.iter().enumerate().all(|(i, &p)| i == p) {
@@ -129,7 +135,8 @@ impl Tensor {
         let mut sizes = Vec::with_capacity(parts.len());
         for p in parts {
             let same_rank = p.rank() == first.rank();
-            let same_rest = same_rank && (0..p.rank()).all(|d| d == a || p.dims()[d] == first.dims()[d]);
+            let same_rest =
+                same_rank && (0..p.rank()).all(|d| d == a || p.dims()[d] == first.dims()[d]);
             if !same_rest {
                 return Err(TensorError::ShapeMismatch {
                     op: "concat",
@@ -149,7 +156,10 @@ impl Tensor {
 
     /// Stacks tensors of one shape along a new axis `axis`.
     pub fn stack(parts: &[&Tensor], axis: isize) -> Result<Tensor> {
-        let expanded: Vec<Tensor> = parts.iter().map(|p| p.unsqueeze(axis)).collect::<Result<_>>()?;
+        let expanded: Vec<Tensor> = parts
+            .iter()
+            .map(|p| p.unsqueeze(axis))
+            .collect::<Result<_>>()?;
         let refs: Vec<&Tensor> = expanded.iter().collect();
         Tensor::concat(&refs, axis)
     }
@@ -242,7 +252,14 @@ impl Tensor {
         }
         let d = self.dims();
         let mut out = vec![0.0; self.numel()];
-        k::triangle(self.data(), d[d.len() - 2], d[d.len() - 1], diagonal, upper, &mut out);
+        k::triangle(
+            self.data(),
+            d[d.len() - 2],
+            d[d.len() - 1],
+            diagonal,
+            upper,
+            &mut out,
+        );
         Ok(Tensor::from_parts(out, *self.shape()))
     }
 
@@ -327,7 +344,10 @@ mod tests {
     fn broadcast_and_squeeze() {
         let a = t(&[1., 2.], &[2, 1]);
         let s = crate::Shape::new(&[2, 3]).unwrap();
-        assert_eq!(a.broadcast_to(&s).unwrap().data(), &[1., 1., 1., 2., 2., 2.]);
+        assert_eq!(
+            a.broadcast_to(&s).unwrap().data(),
+            &[1., 1., 1., 2., 2., 2.]
+        );
         assert_eq!(a.squeeze(1).unwrap().dims(), &[2]);
         assert_eq!(a.unsqueeze(0).unwrap().dims(), &[1, 2, 1]);
         assert!(a.squeeze(0).is_err());

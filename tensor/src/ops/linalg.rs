@@ -12,7 +12,10 @@ fn matrix_dims(op: &'static str, t: &Tensor) -> Result<(usize, usize, usize)> {
     if t.rank() < 2 {
         return Err(TensorError::InvalidArgument {
             op,
-            reason: alloc::format!("needs a matrix or a batch of matrices, got shape {}", t.shape()),
+            reason: alloc::format!(
+                "needs a matrix or a batch of matrices, got shape {}",
+                t.shape()
+            ),
         });
     }
     let d = t.dims();
@@ -102,7 +105,13 @@ impl Tensor {
     /// other triangle ignored), `op(A) = Aᵀ` when `transpose`, and a unit
     /// diagonal assumed when `unit`. `self` is `[..., n, n]`, `rhs` is
     /// `[..., n, m]`; `self` may be a single matrix shared by a batched `rhs`.
-    pub fn triangular_solve(&self, rhs: &Tensor, lower: bool, transpose: bool, unit: bool) -> Result<Tensor> {
+    pub fn triangular_solve(
+        &self,
+        rhs: &Tensor,
+        lower: bool,
+        transpose: bool,
+        unit: bool,
+    ) -> Result<Tensor> {
         let (ba, n, n2) = matrix_dims("triangular_solve", self)?;
         let (bb, rn, m) = matrix_dims("triangular_solve", rhs)?;
         let ok_batch = ba == bb && self.dims()[..self.rank() - 2] == rhs.dims()[..rhs.rank() - 2];
@@ -115,7 +124,17 @@ impl Tensor {
         }
         let stride = if ba == 1 { 0 } else { n * n };
         let mut out = vec![0.0; rhs.numel()];
-        k::triangular_solve(self.data(), stride, rhs.data(), n, m, lower, transpose, unit, &mut out);
+        k::triangular_solve(
+            self.data(),
+            stride,
+            rhs.data(),
+            n,
+            m,
+            lower,
+            transpose,
+            unit,
+            &mut out,
+        );
         Ok(Tensor::from_parts(out, *rhs.shape()))
     }
 }

@@ -10,7 +10,11 @@ use alloc::vec::Vec;
 /// `(outer, n, inner)` of `shape` around `axis` (see [`crate::kernels::reduce`]).
 pub(crate) fn axis_view(shape: &Shape, axis: usize) -> (usize, usize, usize) {
     let d = shape.as_slice();
-    (d[..axis].iter().product(), d[axis], d[axis + 1..].iter().product())
+    (
+        d[..axis].iter().product(),
+        d[axis],
+        d[axis + 1..].iter().product(),
+    )
 }
 
 /// Resolved, de-duplicated axes in descending order.
@@ -113,7 +117,13 @@ impl Tensor {
         let n: usize = resolved.iter().map(|&a| self.dims()[a]).product();
         let mut flat = kept.clone();
         flat.push(n);
-        let r = moved.reshape(&flat)?.reduce_axes("logsumexp", &[-1], false, k::logsumexp_axis, false)?;
+        let r = moved.reshape(&flat)?.reduce_axes(
+            "logsumexp",
+            &[-1],
+            false,
+            k::logsumexp_axis,
+            false,
+        )?;
         r.reshape_to(reduced_shape(self.shape(), &resolved, keepdim))
     }
 
@@ -134,7 +144,10 @@ impl Tensor {
         }
         let mut out = vec![0usize; outer * inner];
         kernel(self.data(), outer, n, inner, &mut out);
-        Ok(Indices::from_parts(out, reduced_shape(self.shape(), &[a], keepdim)))
+        Ok(Indices::from_parts(
+            out,
+            reduced_shape(self.shape(), &[a], keepdim),
+        ))
     }
 
     /// Index of the first maximum along `axis`.
