@@ -10,11 +10,17 @@
 //!   without copying the module.
 #![warn(missing_docs)]
 
+pub mod checkpoint;
+pub mod data;
 mod error;
 pub mod init;
 pub mod layers;
+pub mod losses;
 mod module;
+pub mod optim;
 mod param;
+pub mod schedule;
+pub mod train;
 
 pub use error::{Error, Result};
 pub use layers::linear::Linear;
