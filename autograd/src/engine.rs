@@ -81,8 +81,6 @@ pub fn grad(
     opts: GradOptions,
 ) -> Result<Vec<Var>> {
     let _mode = set_grad_enabled(opts.create_graph);
-    let mut grads: IdMap<Var> = IdMap::default();
-    // Seeds.
     if let Some(s) = seeds {
         if s.len() != outputs.len() {
             return Err(Error::Invalid(format!(
@@ -92,6 +90,7 @@ pub fn grad(
             )));
         }
     }
+    let mut grads = Grads::new(opts.create_graph);
     let mut roots = Vec::with_capacity(outputs.len());
     for (i, out) in outputs.iter().enumerate() {
         if !out.requires_grad() {
@@ -117,40 +116,33 @@ pub fn grad(
                 })
             }
         };
-        accumulate(&mut grads, out, seed)?;
+        grads.add(out, seed)?;
         roots.push((*out).clone());
     }
     let targets: IdSet = inputs.iter().map(|v| v.id()).collect();
     let order = reverse_topological(&roots, &targets);
     let on_path: IdSet = order.iter().map(Var::id).collect();
+    let mut needs = Vec::new();
     for node in &order {
         let Some(op) = node.0.op.as_ref() else {
             continue;
         };
-        let keep = targets.contains(&node.id());
-        let g = if keep {
-            grads.get(&node.id()).cloned()
-        } else {
-            grads.remove(&node.id())
+        let Some(g) = grads.take(node.id(), targets.contains(&node.id())) else {
+            continue;
         };
-        let Some(g) = g else { continue };
-        let needs: Vec<bool> = node
-            .0
-            .inputs
-            .iter()
-            .map(|x| on_path.contains(&x.id()))
-            .collect();
+        needs.clear();
+        needs.extend(node.0.inputs.iter().map(|x| on_path.contains(&x.id())));
         let dx = op.backward(&node.0.inputs, node, &g, &needs)?;
-        for ((x, need), d) in node.0.inputs.iter().zip(needs).zip(dx) {
+        for ((x, &need), d) in node.0.inputs.iter().zip(&needs).zip(dx) {
             if let (true, Some(d)) = (need, d) {
-                accumulate(&mut grads, x, d)?;
+                grads.add(x, d)?;
             }
         }
     }
     inputs
         .iter()
         .enumerate()
-        .map(|(i, x)| match grads.remove(&x.id()) {
+        .map(|(i, x)| match grads.take(x.id(), false) {
             Some(g) => Ok(g),
             None if opts.allow_unused => Ok(Var::constant(x.value().zeros_like())),
             None => Err(Error::UnusedInput { index: i }),
@@ -158,16 +150,62 @@ pub fn grad(
         .collect()
 }
 
-fn accumulate(grads: &mut IdMap<Var>, x: &Var, g: Var) -> Result<()> {
-    match grads.remove(&x.id()) {
-        Some(old) => {
-            grads.insert(x.id(), old.add(&g)?);
-        }
-        None => {
-            grads.insert(x.id(), g);
+/// Gradients summed so far, per node. Without `create_graph` they are plain
+/// tensors, summed in place; with it, recorded `Var`s.
+enum Grads {
+    Values(IdMap<Tensor>),
+    Recorded(IdMap<Var>),
+}
+
+impl Grads {
+    fn new(create_graph: bool) -> Grads {
+        if create_graph {
+            Grads::Recorded(IdMap::default())
+        } else {
+            Grads::Values(IdMap::default())
         }
     }
-    Ok(())
+
+    /// Adds `g` to the gradient of `x`.
+    fn add(&mut self, x: &Var, g: Var) -> Result<()> {
+        match self {
+            Grads::Values(m) => match m.get_mut(&x.id()) {
+                Some(t) => t.add_assign(g.value())?,
+                None => {
+                    m.insert(x.id(), g.value().clone());
+                }
+            },
+            Grads::Recorded(m) => {
+                let sum = match m.remove(&x.id()) {
+                    Some(old) => old.add(&g)?,
+                    None => g,
+                };
+                m.insert(x.id(), sum);
+            }
+        }
+        Ok(())
+    }
+
+    /// The gradient of node `id` (kept in the map if `keep`).
+    fn take(&mut self, id: u64, keep: bool) -> Option<Var> {
+        match self {
+            Grads::Values(m) => {
+                let t = if keep {
+                    m.get(&id).cloned()
+                } else {
+                    m.remove(&id)
+                };
+                t.map(Var::constant)
+            }
+            Grads::Recorded(m) => {
+                if keep {
+                    m.get(&id).cloned()
+                } else {
+                    m.remove(&id)
+                }
+            }
+        }
+    }
 }
 
 /// The nodes that lie on a path from a root down to a target, newest first.

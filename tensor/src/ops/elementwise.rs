@@ -88,6 +88,19 @@ impl Tensor {
         ge => Ge, "Mask of a ≥ b.";
     }
 
+    /// `self += other` with broadcasting of `other`; in place when the shapes
+    /// match (the buffer is copied first only if another tensor shares it).
+    pub fn add_assign(&mut self, other: &Tensor) -> Result<()> {
+        if self.shape() == other.shape() {
+            for (a, b) in self.data_mut().iter_mut().zip(other.data()) {
+                *a += b;
+            }
+        } else {
+            *self = self.add(other)?;
+        }
+        Ok(())
+    }
+
     /// x + c for a scalar c.
     pub fn add_scalar(&self, c: f32) -> Tensor {
         self.map(|v| v + c)
