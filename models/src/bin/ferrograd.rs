@@ -1,0 +1,6 @@
+//! The `ferrograd` command-line program.
+
+fn main() {
+    eprintln!("ferrograd: no commands yet");
+    std::process::exit(2);
+}

@@ -1,0 +1,5 @@
+//! Models trained with ferrograd, their data sets and training loops; the
+//! `ferrograd` command-line program is `src/bin/ferrograd.rs`.
+#![warn(missing_docs)]
+
+pub mod maml;

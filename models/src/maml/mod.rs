@@ -1,0 +1,8 @@
+//! Model-agnostic meta-learning: the meta-learner, task families, the
+//! sinusoid benchmark of Finn et al. (2017) and few-shot classification.
+
+pub mod learner;
+pub mod tasks;
+
+pub use learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
+pub use tasks::{Examples, GaussianClusters, SineTask, Sinusoid, TaskDistribution};
