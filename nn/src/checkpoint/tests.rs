@@ -336,7 +336,7 @@ fn model_names_under_the_optimizer_prefix_are_refused() {
     assert!(dir.entries().is_empty());
 }
 
-/// Reads a checkpoint with Python's `safetensors.numpy` (run with
+/// Reads a checkpoint with Python's `safetensors.numpy`, and a file it wrote (run with
 /// `cargo test -p ferrograd-nn --lib checkpoint -- --ignored`; needs the
 /// interpreter at /work/anchors-venv).
 #[test]
@@ -356,11 +356,13 @@ fn python_safetensors_reads_our_files() {
         assert list(t['layer.bias']) == [0.25, -3.0]\n\
         m = safe_open(sys.argv[1], 'np').metadata()\n\
         assert m['note'] == 'plain text', m\n\
-        print('ok')";
+        from safetensors.numpy import save_file\n\
+        save_file({'w': np.arange(6, dtype=np.float32).reshape(2, 3)}, sys.argv[2], {'format': 'np'})";
     let out = std::process::Command::new("/work/anchors-venv/bin/python")
         .arg("-c")
         .arg(script)
         .arg(&path)
+        .arg(dir.file("from_py.safetensors"))
         .output()
         .expect("python runs");
     assert!(
@@ -368,6 +370,10 @@ fn python_safetensors_reads_our_files() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let theirs = Checkpoint::load(dir.file("from_py.safetensors")).unwrap();
+    assert_eq!(theirs.tensors["w"].dims(), &[2, 3]);
+    assert_eq!(theirs.tensors["w"].data(), &[0.0, 1.0, 2.0, 3.0, 4.0, 5.0]);
+    assert_eq!(theirs.metadata["format"], "np");
 }
 
 proptest! {

@@ -1,10 +1,11 @@
 //! A progress bar for training loops that never fails and stays silent
 //! where nobody watches.
 
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
+use std::fmt;
+use std::io::{IsTerminal, Write as _};
 
-const TEMPLATE: &str = "{prefix} [{bar:30}] {pos}/{len} {msg} {per_sec} eta {eta}";
+const TEMPLATE: &str = "{prefix} [{bar:30}] {pos}/{len} {msg} {speed} eta {eta}";
 
 /// A terminal progress bar (on stderr) over `total` steps showing the
 /// epoch, the latest loss and the speed in steps per second.
@@ -44,7 +45,14 @@ impl Progress {
         };
         let bar = ProgressBar::with_draw_target(Some(total), target);
         let style = ProgressStyle::with_template(TEMPLATE)
-            .map(|s| s.progress_chars("=> "))
+            .map(|s| {
+                s.progress_chars("=> ").with_key(
+                    "speed",
+                    |state: &ProgressState, w: &mut dyn fmt::Write| {
+                        let _ = write!(w, "{:.1} steps/s", state.per_sec());
+                    },
+                )
+            })
             .unwrap_or_else(|_| ProgressStyle::default_bar());
         bar.set_style(style);
         Progress {
