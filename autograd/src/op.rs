@@ -8,7 +8,7 @@
 //!
 //! Adding a primitive: a variant here, its line in [`Op::forward`], its line
 //! in [`Op::backward`], a method in `methods.rs`, and a gradient check in
-//! `tests/tests/gradcheck_ops.rs`.
+//! the matching `tests/tests/gradcheck_*.rs` (first and second order).
 
 use crate::custom::CustomOp;
 use crate::{Result, Var};

@@ -3,3 +3,4 @@
 #![warn(missing_docs)]
 
 pub mod maml;
+pub mod plot;

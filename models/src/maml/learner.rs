@@ -258,6 +258,19 @@ impl<M: Forward> Maml<M> {
     }
 }
 
+/// θ under the model's own names, and Meta-SGD's rates (if any) under
+/// `meta_sgd_lr.<parameter name>`: what a checkpoint stores.
+impl<M: Forward> ferrograd_nn::Module for Maml<M> {
+    fn visit(&self, c: &mut ferrograd_nn::Collector) {
+        self.model.visit(c);
+        if let Some(rates) = &self.inner_lrs {
+            for ((name, _), r) in self.model.named_params().iter().zip(rates) {
+                c.param(&format!("meta_sgd_lr.{name}"), r);
+            }
+        }
+    }
+}
+
 /// A meta-batch's fields stacked along a leading task axis.
 struct Batched {
     xs: Tensor,

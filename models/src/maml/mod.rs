@@ -2,6 +2,8 @@
 //! sinusoid benchmark of Finn et al. (2017) and few-shot classification.
 
 pub mod learner;
+pub mod sinusoid;
+pub mod stats;
 pub mod tasks;
 
 pub use learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
