@@ -270,6 +270,9 @@ impl MultiHeadAttention {
     fn block(y: &Var, i: usize) -> Result<Var> {
         let d = y.dims();
         let dims = [d[1], d[2], d[3], d[4]];
+        if d[0] == 1 {
+            return Ok(y.reshape(&dims)?);
+        }
         Ok(y.narrow(0, i, 1)?.reshape(&dims)?)
     }
 
