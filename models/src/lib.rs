@@ -2,5 +2,6 @@
 //! `ferrograd` command-line program is `src/bin/ferrograd.rs`.
 #![warn(missing_docs)]
 
+pub mod cli;
 pub mod maml;
 pub mod plot;

@@ -1,6 +1,8 @@
-//! The `ferrograd` command-line program.
+//! The `ferrograd` command-line program; see `ferrograd --help`.
 
 fn main() {
-    eprintln!("ferrograd: no commands yet");
-    std::process::exit(2);
+    if let Err(e) = ferrograd_models::cli::run() {
+        eprintln!("ferrograd: {e}");
+        std::process::exit(1);
+    }
 }

@@ -1,6 +1,7 @@
 //! Model-agnostic meta-learning: the meta-learner, task families, the
 //! sinusoid benchmark of Finn et al. (2017) and few-shot classification.
 
+pub mod classification;
 pub mod learner;
 pub mod sinusoid;
 pub mod stats;

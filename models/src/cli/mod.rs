@@ -1,0 +1,34 @@
+//! The `ferrograd` command line: argument parsing (clap) and dispatch. Every
+//! command returns a `Result`; `main` prints the error and exits non-zero.
+
+mod maml;
+
+use clap::{Parser, Subcommand};
+
+/// ferrograd: train and evaluate small models.
+#[derive(Parser, Debug)]
+#[command(name = "ferrograd", version, about)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Top-level commands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Model-agnostic meta-learning.
+    Maml {
+        /// The benchmark.
+        #[command(subcommand)]
+        benchmark: maml::Benchmark,
+    },
+}
+
+/// Parses the process arguments and runs the command.
+pub fn run() -> ferrograd_nn::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Maml { benchmark } => maml::run(benchmark),
+    }
+}
