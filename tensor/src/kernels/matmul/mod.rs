@@ -5,6 +5,54 @@
 //! row, column), so a transposed operand is just swapped strides and a
 //! broadcast one a batch stride of 0; nothing is copied to transpose.
 //! `C` is contiguous, `batch × m × n`.
+//!
+//! # Design
+//! A BLIS-style GEMM over one register-blocked micro-kernel per instruction
+//! set (picked at run time through [`super::simd::active`]):
+//!
+//! | kernel | `MR × NR` | `MC`, `KC`, `NC` |
+//! |---|---|---|
+//! | AVX-512F | 12 × 32 (24 zmm accumulators) | 144, 256, 4096 |
+//! | AVX2+FMA | 6 × 16 (12 ymm accumulators) | 144, 256, 4080 |
+//! | scalar | 4 × 4 | 64, 256, 1024 |
+//!
+//! * **Blocked path**: for each `NC`-column panel and `KC`-deep slab, `B` is
+//!   packed into `NR`-column slivers (one `KC × NR` sliver stays in L1), then
+//!   for each `MC`-row block `A` is packed into `MR`-row slivers (the block
+//!   stays in L2) and the micro-kernel sweeps the block. Packing reads through
+//!   the strides, so transposed operands cost nothing extra.
+//! * **Direct path** ([`direct_product`]) for small or skinny products
+//!   (`m ≤ 2·MR`, `n ≤ NR`, or `k·n ≤ 40 000` so that `B` stays in L2),
+//!   where packing would not be repaid: the same loop nest and micro-kernel,
+//!   reading `A` through its strides and `B`'s rows in place (when its columns
+//!   are contiguous); only a ragged last sliver, or a `B` with strided
+//!   columns, is packed, one `KC × NR` sliver at a time. A 64³ product runs
+//!   here at ~90 GFLOP/s on one Zen 3 core.
+//! * **Thin path** ([`thin::thin`]) for `m < 4` with contiguous `B` rows
+//!   (matrix-vector like): `B` is streamed row by row into an L1-resident
+//!   chunk of `C` instead of being walked down in page-strided slivers.
+//! * Edges: ragged rows use a kernel instantiated for fewer rows; ragged
+//!   columns are computed into a small tile and copied out. `k = 0` gives zeros.
+//! * With `std`, products of at least [`PAR_WORK`] multiply-adds (a 64³
+//!   product is 8× below it) run on rayon: over the batch when it is long
+//!   enough, otherwise within each product over `MC` row blocks (and column
+//!   slivers when there are few row blocks) sharing one packed `B` panel.
+
+mod pack;
+mod scalar;
+mod thin;
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx2;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+mod avx512;
+
+#[cfg(test)]
+mod tests;
+
+use super::simd;
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+use super::simd::Isa;
 
 /// A strided view of a batch of matrices.
 #[derive(Clone, Copy, Debug)]
@@ -38,9 +86,27 @@ impl<'a> Operand<'a> {
         self
     }
 
-    #[inline(always)]
-    fn at(&self, b: usize, r: usize, c: usize) -> f32 {
-        self.data[b * self.batch_stride + r * self.row_stride + c * self.col_stride]
+    /// Panics unless every element of the `batch × rows × cols` view is in
+    /// the slice (all three counts non-zero).
+    fn check(&self, what: &str, batch: usize, rows: usize, cols: usize) {
+        let last = (batch - 1)
+            .checked_mul(self.batch_stride)
+            .and_then(|x| x.checked_add((rows - 1).checked_mul(self.row_stride)?))
+            .and_then(|x| x.checked_add((cols - 1).checked_mul(self.col_stride)?));
+        assert!(
+            last.is_some_and(|l| l < self.data.len()),
+            "matmul: operand {what} reaches past its slice"
+        );
+    }
+
+    /// The raw view of matrix `bi` (the caller has run [`Operand::check`]).
+    fn view(&self, bi: usize) -> View {
+        View {
+            // `wrapping_add` keeps this safe; the bound was checked before.
+            ptr: self.data.as_ptr().wrapping_add(bi * self.batch_stride),
+            rs: self.row_stride,
+            cs: self.col_stride,
+        }
     }
 }
 
@@ -60,17 +126,556 @@ pub fn matmul(
     c: &mut [f32],
 ) {
     assert_eq!(c.len(), batch * m * n, "matmul: output length");
-    for bi in 0..batch {
-        let cb = &mut c[bi * m * n..(bi + 1) * m * n];
-        cb.fill(0.0);
-        for i in 0..m {
-            let row = &mut cb[i * n..(i + 1) * n];
-            for p in 0..k {
-                let av = a.at(bi, i, p);
-                for (j, o) in row.iter_mut().enumerate() {
-                    *o += av * b.at(bi, p, j);
-                }
+    if c.is_empty() {
+        return;
+    }
+    if k == 0 {
+        c.fill(0.0);
+        return;
+    }
+    a.check("a", batch, m, k);
+    b.check("b", batch, k, n);
+    let p = Problem {
+        batch,
+        m,
+        n,
+        k,
+        a,
+        b,
+    };
+    match simd::active() {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Isa::Avx512 => run::<avx512::Avx512>(&p, c, Plan::Auto),
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        Isa::Avx2Fma => run::<avx2::Avx2>(&p, c, Plan::Auto),
+        _ => run::<scalar::Scalar>(&p, c, Plan::Auto),
+    }
+}
+
+/// A validated call of [`matmul`] (non-empty, `k > 0`, views in bounds).
+struct Problem<'a> {
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<'a>,
+    b: Operand<'a>,
+}
+
+/// How to run a problem: chosen by size, or pinned (for tests).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Plan {
+    Auto,
+    #[cfg_attr(not(test), allow(dead_code))]
+    Pinned {
+        path: Path,
+        threads: usize,
+    },
+}
+
+/// The three ways to run one product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Path {
+    /// Row streaming for very few rows ([`thin::thin`]); needs `B`'s columns contiguous.
+    Thin,
+    /// Micro-kernel on unpacked operands ([`direct_product`]).
+    Direct,
+    /// Packed BLIS-style ([`blocked_product`]).
+    Blocked,
+}
+
+/// Below this many multiply-adds a product (or a whole batch) stays on one
+/// thread. 2²¹ ≈ 128³: a 64×64×64 product is 8× below it.
+#[cfg_attr(not(feature = "std"), allow(dead_code))]
+const PAR_WORK: usize = 1 << 21;
+
+/// Products with `k × n` up to this take the direct path: `B` stays in L2.
+const DIRECT_KN: usize = 40_000;
+
+/// Products with fewer rows take the thin path (when `B` allows it).
+const THIN_ROWS: usize = 4;
+
+/// One raw matrix view: element `(r, c)` at `ptr + r*rs + c*cs`.
+#[derive(Clone, Copy)]
+struct View {
+    ptr: *const f32,
+    rs: usize,
+    cs: usize,
+}
+
+// SAFETY: a `View` only reads `f32`s borrowed immutably by the `matmul` call
+// for its whole duration, so sharing it between the call's threads is sound.
+unsafe impl Send for View {}
+// SAFETY: as above.
+unsafe impl Sync for View {}
+
+impl View {
+    /// The view starting at element `(r, c)`.
+    #[inline(always)]
+    fn at(self, r: usize, c: usize) -> View {
+        View {
+            ptr: self.ptr.wrapping_add(r * self.rs + c * self.cs),
+            ..self
+        }
+    }
+}
+
+/// The output pointer, shared by tasks that write disjoint tiles.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+
+// SAFETY: tasks given an `OutPtr` write pairwise disjoint elements of the
+// exclusively borrowed output, and the call joins them before it returns.
+unsafe impl Send for OutPtr {}
+// SAFETY: as above.
+unsafe impl Sync for OutPtr {}
+
+impl OutPtr {
+    /// The pointer (a method, so closures capture the `Sync` wrapper).
+    #[inline(always)]
+    fn get(self) -> *mut f32 {
+        self.0
+    }
+}
+
+/// Arguments of one micro-kernel call: `C[0..rows, 0..NR] (+)= A · B` where
+/// `A(i, p)` is at `a + i*rsa + p*csa` and `B(p, j)` at `b + p*rsb + j`.
+#[derive(Clone, Copy)]
+struct Tile {
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    rsb: usize,
+    c: *mut f32,
+    ldc: usize,
+    /// Add to `C` instead of overwriting it.
+    acc: bool,
+}
+
+/// An instruction-set specific micro-kernel with its packing and blocking.
+trait Kernel {
+    /// Rows of a micro-tile (and of a packed `A` sliver).
+    const MR: usize;
+    /// Columns of a micro-tile (and of a packed `B` sliver).
+    const NR: usize;
+    /// Rows of a packed `A` block (a multiple of `MR`).
+    const MC: usize;
+    /// Depth of a packed slab.
+    const KC: usize;
+    /// Columns of a packed `B` panel (a multiple of `NR`).
+    const NC: usize;
+
+    /// Packs rows `0..mc`, columns `0..kc` of `a` as `MR`-row slivers:
+    /// element `(s*MR + i, p)` goes to `dst[s*MR*kc + p*MR + i]`.
+    ///
+    /// # Safety
+    /// Every element read is inside `a`'s slice, `dst` holds
+    /// `mc.div_ceil(MR) * MR * kc` floats and the CPU supports the kernel.
+    unsafe fn pack_a(mc: usize, kc: usize, a: View, dst: *mut f32);
+
+    /// Packs rows `0..kc`, columns `0..nc` of `b` as `NR`-column slivers:
+    /// element `(p, s*NR + j)` goes to `dst[s*NR*kc + p*NR + j]`; columns
+    /// past `nc` in the last sliver are zero.
+    ///
+    /// # Safety
+    /// As [`Kernel::pack_a`], with `dst` holding `nc.div_ceil(NR) * NR * kc`.
+    unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32);
+
+    /// Runs the micro-kernel on `rows` (1..=MR) rows and all `NR` columns;
+    /// `packed` says `A` is a packed sliver (`rsa = 1`, `csa = MR`).
+    ///
+    /// # Safety
+    /// The `rows × k` elements of `A`, `k × NR` of `B` and `rows × NR` of `C`
+    /// are valid (`C` writable) and the CPU supports the kernel.
+    unsafe fn tile(rows: usize, packed: bool, t: &Tile);
+
+    /// The thin path ([`thin::thin`]) compiled for this kernel's CPU.
+    ///
+    /// # Safety
+    /// As [`thin::thin`], and the CPU supports the kernel.
+    unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc: usize);
+}
+
+/// Calls `$f::<R, PACKED>($t)` for the run-time `$rows` and `$packed`.
+macro_rules! dispatch_rows {
+    ($f:ident, $rows:expr, $packed:expr, $t:expr; $($r:literal)*) => {
+        match ($rows, $packed) {
+            $(
+                ($r, true) => $f::<$r, true>($t),
+                ($r, false) => $f::<$r, false>($t),
+            )*
+            _ => unreachable!("micro-kernel rows out of range"),
+        }
+    };
+}
+use dispatch_rows;
+
+/// Largest `MR × NR` of any kernel (the edge tile buffer).
+const MAX_TILE: usize = 12 * 32;
+
+/// Runs one tile, going through a local buffer when only `nr < NR` columns
+/// of `C` exist.
+///
+/// # Safety
+/// As [`Kernel::tile`], except that only `rows × nr` elements of `C` need to exist.
+#[inline]
+unsafe fn tile<K: Kernel>(rows: usize, nr: usize, packed: bool, t: Tile) {
+    if nr == K::NR {
+        // SAFETY: forwarded from the caller.
+        unsafe { K::tile(rows, packed, &t) };
+        return;
+    }
+    let mut buf = [0.0f32; MAX_TILE];
+    let tb = Tile {
+        c: buf.as_mut_ptr(),
+        ldc: K::NR,
+        acc: false,
+        ..t
+    };
+    // SAFETY: `buf` holds `MR × NR` floats; the rest is the caller's contract.
+    unsafe { K::tile(rows, packed, &tb) };
+    for i in 0..rows {
+        // SAFETY: row `i < rows` of `C` has `nr` valid elements.
+        let out = unsafe { core::slice::from_raw_parts_mut(t.c.add(i * t.ldc), nr) };
+        let src = &buf[i * K::NR..i * K::NR + nr];
+        if t.acc {
+            out.iter_mut().zip(src).for_each(|(o, s)| *o += s);
+        } else {
+            out.copy_from_slice(src);
+        }
+    }
+}
+
+/// Splits `total` into equal blocks of at most `max`, rounded up to `align`.
+fn balanced(total: usize, max: usize, align: usize) -> usize {
+    let blocks = total.div_ceil(max);
+    total.div_ceil(blocks).next_multiple_of(align)
+}
+
+/// The threads worth using for `work` multiply-adds (1 without `std`).
+fn threads_for(work: usize) -> usize {
+    #[cfg(feature = "std")]
+    if work
+        >= std::env::var("FG_MM_PAR")
+            .map(|v| v.parse().unwrap())
+            .unwrap_or(PAR_WORK)
+    {
+        return rayon::current_num_threads();
+    }
+    let _ = work;
+    1
+}
+
+/// The path for an `m × k` by `k × n` product.
+fn choose<K: Kernel>(m: usize, n: usize, k: usize, b_rows_contiguous: bool) -> Path {
+    if m < THIN_ROWS && b_rows_contiguous {
+        Path::Thin
+    } else if m <= 2 * K::MR || n <= K::NR || k.saturating_mul(n) <= DIRECT_KN {
+        Path::Direct
+    } else {
+        Path::Blocked
+    }
+}
+
+/// Runs `f(i)` for `i < count`, on rayon when `threads > 1` (and `std`).
+fn for_each_task<F: Fn(usize) + Sync + Send>(count: usize, threads: usize, f: F) {
+    #[cfg(feature = "std")]
+    if threads > 1 && count > 1 {
+        use rayon::prelude::*;
+        (0..count).into_par_iter().for_each(f);
+        return;
+    }
+    let _ = threads;
+    (0..count).for_each(f)
+}
+
+fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
+    let (m, n, k) = (p.m, p.n, p.k);
+    let per = m * n;
+    let product = |bi: usize, cb: &mut [f32], threads: usize| {
+        let path = match plan {
+            Plan::Auto => choose::<K>(m, n, k, p.b.col_stride == 1),
+            Plan::Pinned {
+                path: Path::Thin, ..
+            } if p.b.col_stride != 1 => Path::Direct,
+            Plan::Pinned { path, .. } => path,
+        };
+        let (a, b, out) = (p.a.view(bi), p.b.view(bi), OutPtr(cb.as_mut_ptr()));
+        // SAFETY: `matmul` checked that both views are in bounds for every
+        // batch index, and `cb` is this product's `m × n` output.
+        unsafe {
+            match path {
+                Path::Thin => thin_product::<K>(m, n, k, a, b, out, threads),
+                Path::Direct => direct_product::<K>(m, n, k, a, b, out, threads),
+                Path::Blocked => blocked_product::<K>(m, n, k, a, b, out, threads),
             }
         }
+    };
+    let threads = match plan {
+        Plan::Auto => threads_for(
+            p.batch
+                .saturating_mul(m)
+                .saturating_mul(n)
+                .saturating_mul(k),
+        ),
+        Plan::Pinned { threads, .. } => threads,
+    };
+    #[cfg(feature = "std")]
+    if threads > 1
+        && p.batch > 1
+        && (p.batch.is_multiple_of(threads)
+            || p.batch >= 4 * threads
+            || per.saturating_mul(k) < PAR_WORK)
+    {
+        use rayon::prelude::*;
+        // Whole products per task, grouped so that a task has some weight.
+        let group = (PAR_WORK / 8 / per.saturating_mul(k)).clamp(1, p.batch.div_ceil(threads));
+        c.par_chunks_mut(per * group)
+            .enumerate()
+            .for_each(|(g, cg)| {
+                for (i, cb) in cg.chunks_mut(per).enumerate() {
+                    product(g * group + i, cb, 1);
+                }
+            });
+        return;
+    }
+    let inner = match plan {
+        Plan::Auto if threads > 1 => threads_for(per.saturating_mul(k)),
+        Plan::Auto => 1,
+        Plan::Pinned { threads, .. } => threads,
+    };
+    for (bi, cb) in c.chunks_mut(per).enumerate() {
+        product(bi, cb, inner);
+    }
+}
+
+/// The thin path, split over column chunks when `threads > 1`.
+///
+/// # Safety
+/// As [`direct_product`], and `b.cs == 1`.
+unsafe fn thin_product<K: Kernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: OutPtr,
+    threads: usize,
+) {
+    let tasks = threads.min(n.div_ceil(64));
+    let per = n.div_ceil(tasks).next_multiple_of(16);
+    for_each_task(tasks, threads, |t| {
+        let j0 = (t * per).min(n);
+        let w = per.min(n - j0);
+        // SAFETY: columns `j0..j0+w` of `b` and `c` are in bounds, and this
+        // task's alone in `c`.
+        unsafe { K::thin(m, w, k, a, b.at(0, j0), c.get().wrapping_add(j0), n) };
+    });
+}
+
+/// The direct path: no packing of `A`; `B` slivers are read in place when
+/// its columns are contiguous and the sliver is whole, else packed one at a
+/// time. Splits over column slivers (then rows) when `threads > 1`.
+///
+/// # Safety
+/// `a` (`m × k`) and `b` (`k × n`) are in bounds, `c` is `m × n` contiguous
+/// and exclusively ours, and the CPU supports `K`.
+unsafe fn direct_product<K: Kernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: OutPtr,
+    threads: usize,
+) {
+    let slivers = n.div_ceil(K::NR);
+    let row_tiles = m.div_ceil(K::MR);
+    let col_tasks = slivers.min(threads);
+    let row_tasks = if col_tasks >= threads {
+        1
+    } else {
+        row_tiles.min(threads.div_ceil(col_tasks))
+    };
+    let rows_per = row_tiles.div_ceil(row_tasks) * K::MR;
+    let kc_max = balanced(k, K::KC, 1);
+    for_each_task(col_tasks * row_tasks, threads, |t| {
+        let (cs, rt) = (t / row_tasks, t % row_tasks);
+        let (s0, s1) = (cs * slivers / col_tasks, (cs + 1) * slivers / col_tasks);
+        let (r0, r1) = (rt * rows_per, ((rt + 1) * rows_per).min(m));
+        let pack_all = b.cs != 1;
+        let need = if pack_all || !n.is_multiple_of(K::NR) {
+            kc_max * K::NR
+        } else {
+            0
+        };
+        scratch::with(scratch::BLOCK, need, |buf| {
+            let mut pc = 0;
+            while pc < k {
+                let kc = kc_max.min(k - pc);
+                let mut ic = r0;
+                while ic < r1 {
+                    let mc = K::MC.min(r1 - ic);
+                    for s in s0..s1 {
+                        let jr = s * K::NR;
+                        let nr = K::NR.min(n - jr);
+                        let (bp, rsb) = if !pack_all && nr == K::NR {
+                            (b.at(pc, jr).ptr, b.rs)
+                        } else {
+                            // SAFETY: the sliver is in `b`; `buf` holds `kc × NR`.
+                            unsafe { K::pack_b(kc, nr, b.at(pc, jr), buf) };
+                            (buf as *const f32, K::NR)
+                        };
+                        let mut ir = ic;
+                        while ir < ic + mc {
+                            let rows = K::MR.min(ic + mc - ir);
+                            let t = Tile {
+                                k: kc,
+                                a: a.at(ir, pc).ptr,
+                                rsa: a.rs,
+                                csa: a.cs,
+                                b: bp,
+                                rsb,
+                                c: c.get().wrapping_add(ir * n + jr),
+                                ldc: n,
+                                acc: pc > 0,
+                            };
+                            // SAFETY: rows `ir..ir+rows` of `a`, the sliver and
+                            // the `rows × nr` tile of `c` (this task's only) are valid.
+                            unsafe { tile::<K>(rows, nr, false, t) };
+                            ir += rows;
+                        }
+                    }
+                    ic += mc;
+                }
+                pc += kc;
+            }
+        });
+    });
+}
+
+/// The blocked (packed) path, parallel over row blocks (and column slivers
+/// when there are few) of each packed `B` panel when `threads > 1`.
+///
+/// # Safety
+/// As [`direct_product`].
+unsafe fn blocked_product<K: Kernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: OutPtr,
+    threads: usize,
+) {
+    let kc_max = balanced(k, K::KC, 1);
+    let nc_max = balanced(n, K::NC, K::NR);
+    let mc = if threads > 1 {
+        let blocks = m.div_ceil(K::MC).next_multiple_of(threads);
+        m.div_ceil(blocks).next_multiple_of(K::MR)
+    } else {
+        balanced(m, K::MC, K::MR)
+    };
+    let m_blocks = m.div_ceil(mc);
+    scratch::with(scratch::PANEL, nc_max * kc_max, |bp| {
+        let bp = OutPtr(bp);
+        let mut jc = 0;
+        while jc < n {
+            let nc = nc_max.min(n - jc);
+            let slivers = nc.div_ceil(K::NR);
+            let col_split = if m_blocks < threads {
+                slivers.min(threads.div_ceil(m_blocks))
+            } else {
+                1
+            };
+            let mut pc = 0;
+            while pc < k {
+                let kc = kc_max.min(k - pc);
+                let per_task = slivers.div_ceil(threads).max(4);
+                for_each_task(slivers.div_ceil(per_task), threads, |t| {
+                    let (s0, s1) = (t * per_task, ((t + 1) * per_task).min(slivers));
+                    let nr0 = s0 * K::NR;
+                    let cols = (s1 * K::NR).min(nc) - nr0;
+                    // SAFETY: the block is inside `b`; slivers `s0..s1` of
+                    // the panel (`nc_max × kc_max` floats) are this task's.
+                    unsafe { K::pack_b(kc, cols, b.at(pc, jc + nr0), bp.get().add(nr0 * kc)) };
+                });
+                for_each_task(m_blocks * col_split, threads, |t| {
+                    let (ib, cs) = (t / col_split, t % col_split);
+                    let (s0, s1) = (cs * slivers / col_split, (cs + 1) * slivers / col_split);
+                    let ic = ib * mc;
+                    let mcb = mc.min(m - ic);
+                    scratch::with(scratch::BLOCK, mc * kc, |ap| {
+                        // SAFETY: the block is inside `a`; `ap` holds `mc × kc`.
+                        unsafe { K::pack_a(mcb, kc, a.at(ic, pc), ap) };
+                        for s in s0..s1 {
+                            let jr = s * K::NR;
+                            let nr = K::NR.min(nc - jr);
+                            let mut ir = 0;
+                            while ir < mcb {
+                                let rows = K::MR.min(mcb - ir);
+                                let t = Tile {
+                                    k: kc,
+                                    a: ap.wrapping_add(ir * kc),
+                                    rsa: 1,
+                                    csa: K::MR,
+                                    b: bp.get().wrapping_add(jr * kc),
+                                    rsb: K::NR,
+                                    c: c.get().wrapping_add((ic + ir) * n + jc + jr),
+                                    ldc: n,
+                                    acc: pc > 0,
+                                };
+                                // SAFETY: packed slivers hold `kc` steps of
+                                // `MR` / `NR` floats; the `rows × nr` tile of
+                                // `c` belongs to this task alone.
+                                unsafe { tile::<K>(rows, nr, true, t) };
+                                ir += rows;
+                            }
+                        }
+                    });
+                });
+                pc += kc;
+            }
+            jc += nc;
+        }
+    });
+}
+
+/// Reusable, 64-byte aligned packing buffers.
+mod scratch {
+    use alloc::vec::Vec;
+
+    /// Which buffer: the shared `B` panel or a per-task `A` block.
+    #[derive(Clone, Copy)]
+    pub(super) struct Slot(#[cfg_attr(not(feature = "std"), allow(dead_code))] usize);
+    pub(super) const PANEL: Slot = Slot(0);
+    pub(super) const BLOCK: Slot = Slot(1);
+
+    #[cfg(feature = "std")]
+    std::thread_local! {
+        static BUFFERS: [core::cell::Cell<Vec<f32>>; 2] = const { [const { core::cell::Cell::new(Vec::new()) }; 2] };
+    }
+
+    /// Calls `f` with a pointer to `len` writable floats, 64-byte aligned.
+    /// With `std` the buffer is kept per thread and reused; a nested use of
+    /// the same slot just gets a fresh one.
+    pub(super) fn with<R>(slot: Slot, len: usize, f: impl FnOnce(*mut f32) -> R) -> R {
+        #[cfg(feature = "std")]
+        let mut v = BUFFERS.with(|b| b[slot.0].take());
+        #[cfg(not(feature = "std"))]
+        let mut v: Vec<f32> = {
+            let _ = slot;
+            Vec::new()
+        };
+        if v.len() < len + 16 {
+            v.resize(len + 16, 0.0);
+        }
+        let off = v.as_ptr().align_offset(64).min(16);
+        let r = f(v[off..].as_mut_ptr());
+        #[cfg(feature = "std")]
+        BUFFERS.with(|b| b[slot.0].set(v));
+        r
     }
 }

@@ -1,0 +1,99 @@
+//! AVX-512F micro-kernel: 12 × 32, 24 `zmm` accumulators, two `B` loads
+//! and twelve broadcasts of `A` per step (27 of the 32 registers).
+
+use core::arch::x86_64::*;
+
+use super::{dispatch_rows, pack, Kernel, Tile, View};
+
+const MR: usize = 12;
+const NR: usize = 32;
+
+/// The AVX-512F kernel (Zen 5 blocking: a 32 KiB `KC × NR` sliver in L1,
+/// a 144 KiB `MC × KC` block in L2).
+pub(super) struct Avx512;
+
+impl Kernel for Avx512 {
+    const MR: usize = MR;
+    const NR: usize = NR;
+    const MC: usize = 144;
+    const KC: usize = 256;
+    const NC: usize = 4096;
+
+    unsafe fn pack_a(mc: usize, kc: usize, a: View, dst: *mut f32) {
+        // SAFETY: forwarded contract (which includes AVX-512F support).
+        unsafe { pack_a(mc, kc, a, dst) }
+    }
+
+    unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32) {
+        // SAFETY: forwarded contract (which includes AVX-512F support).
+        unsafe { pack_b(kc, nc, b, dst) }
+    }
+
+    unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc: usize) {
+        // SAFETY: forwarded contract (which includes CPU support).
+        unsafe { thin(m, n, k, a, b, c, ldc) }
+    }
+
+    unsafe fn tile(rows: usize, packed: bool, t: &Tile) {
+        // SAFETY: forwarded contract (which includes AVX-512F support).
+        unsafe { dispatch_rows!(tile, rows, packed, t; 1 2 3 4 5 6 7 8 9 10 11 12) }
+    }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_a(mc: usize, kc: usize, a: View, dst: *mut f32) {
+    // SAFETY: forwarded contract.
+    unsafe { pack::pack_a::<MR>(mc, kc, a, dst) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32) {
+    // SAFETY: forwarded contract.
+    unsafe { pack::pack_b::<NR>(kc, nc, b, dst) }
+}
+
+#[target_feature(enable = "avx512f")]
+unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc: usize) {
+    // SAFETY: forwarded contract.
+    unsafe { super::thin::thin::<true>(m, n, k, a, b, c, ldc) }
+}
+
+/// `C[0..R, 0..32] (+)= A · B`; see [`Tile`].
+///
+/// # Safety
+/// As [`Kernel::tile`].
+#[target_feature(enable = "avx512f")]
+unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
+    let (rsa, csa) = if PACKED { (1, MR) } else { (t.rsa, t.csa) };
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
+    let (mut a, mut b) = (t.a, t.b);
+    for _ in 0..t.k {
+        // SAFETY: step `p < k` reads `A(0..R, p)` and `B(p, 0..32)`, valid by
+        // the caller's contract.
+        unsafe {
+            let b0 = _mm512_loadu_ps(b);
+            let b1 = _mm512_loadu_ps(b.add(16));
+            for (i, row) in acc.iter_mut().enumerate() {
+                let x = _mm512_set1_ps(*a.add(i * rsa));
+                row[0] = _mm512_fmadd_ps(x, b0, row[0]);
+                row[1] = _mm512_fmadd_ps(x, b1, row[1]);
+            }
+        }
+        // Wrapping: after the last step the pointers may leave the slice.
+        a = a.wrapping_add(csa);
+        b = b.wrapping_add(t.rsb);
+    }
+    for (i, row) in acc.iter().enumerate() {
+        // SAFETY: row `i < R` of `C` has 32 writable elements.
+        unsafe {
+            let c = t.c.add(i * t.ldc);
+            let (mut x0, mut x1) = (row[0], row[1]);
+            if t.acc {
+                x0 = _mm512_add_ps(x0, _mm512_loadu_ps(c));
+                x1 = _mm512_add_ps(x1, _mm512_loadu_ps(c.add(16)));
+            }
+            _mm512_storeu_ps(c, x0);
+            _mm512_storeu_ps(c.add(16), x1);
+        }
+    }
+}
