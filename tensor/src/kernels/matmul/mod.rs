@@ -357,11 +357,7 @@ fn balanced(total: usize, max: usize, align: usize) -> usize {
 /// The threads worth using for `work` multiply-adds (1 without `std`).
 fn threads_for(work: usize) -> usize {
     #[cfg(feature = "std")]
-    if work
-        >= std::env::var("FG_MM_PAR")
-            .map(|v| v.parse().unwrap())
-            .unwrap_or(PAR_WORK)
-    {
+    if work >= PAR_WORK {
         return rayon::current_num_threads();
     }
     let _ = work;
