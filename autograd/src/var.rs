@@ -147,6 +147,12 @@ impl Var {
         self.0.grad.lock().expect("gradient lock").clone()
     }
 
+    /// Replaces the accumulated gradient (what gradient clipping and
+    /// accumulation do between `backward` and the optimizer step).
+    pub fn set_grad(&self, grad: Option<Tensor>) {
+        *self.0.grad.lock().expect("gradient lock") = grad;
+    }
+
     /// Clears the accumulated gradient.
     pub fn zero_grad(&self) {
         *self.0.grad.lock().expect("gradient lock") = None;

@@ -22,7 +22,26 @@ mod param;
 pub mod schedule;
 pub mod train;
 
+pub use checkpoint::{load_module, save_module, Checkpoint};
+pub use data::{DataLoader, Dataset, Normalizer, TensorDataset};
 pub use error::{Error, Result};
+pub use layers::activation::Activation;
+pub use layers::attention::{AttentionMask, MultiHeadAttention};
+pub use layers::conv::{Conv2d, ConvTranspose2d};
+pub use layers::dropout::Dropout;
+pub use layers::embedding::Embedding;
+pub use layers::layer_norm::{AdaLayerNorm, LayerNorm};
 pub use layers::linear::Linear;
+pub use layers::lstm::{Lstm, LstmCell, LstmState};
+pub use layers::masked_linear::MaskedLinear;
+pub use layers::mlp::{Layer, LinearInit, Mlp, ResidualMlp, Sequential};
+pub use layers::transformer::{
+    TransformerActivation, TransformerEncoder, TransformerEncoderLayer,
+    TransformerEncoderLayerConfig,
+};
+pub use losses::Reduction;
 pub use module::{Collector, Forward, Module};
+pub use optim::{Adam, AdamConfig, AdamW, Optimizer, Sgd, SgdConfig};
 pub use param::{Buffer, FastWeights, OwnParams, Param, ParamSource};
+pub use schedule::{CosineAnnealing, LrScheduler, PlateauConfig, ReduceLrOnPlateau, StepLr};
+pub use train::{derive_seed, MetricsLogger, Progress};

@@ -54,6 +54,11 @@ impl Param {
         self.var().grad()
     }
 
+    /// Replaces the accumulated gradient (for clipping or accumulation).
+    pub fn set_grad(&self, grad: Option<Tensor>) {
+        self.var().set_grad(grad)
+    }
+
     /// Clears the accumulated gradient.
     pub fn zero_grad(&self) {
         self.var().zero_grad()

@@ -117,13 +117,9 @@ pub(crate) fn checked_grad(who: &str, index: usize, p: &Param) -> Result<Option<
     Ok(Some(g))
 }
 
-/// Replaces the accumulated gradient of `p` with `g` (through the public
-/// autograd API: clear the leaf's gradient, then accumulate `g` as the seed of
-/// a backward pass from the leaf itself).
+/// Replaces the accumulated gradient of `p` with `g`.
 pub(crate) fn set_grad(p: &Param, g: &Tensor) -> Result<()> {
-    let leaf = p.var();
-    leaf.zero_grad();
-    leaf.backward_with(g)?;
+    p.set_grad(Some(g.clone()));
     Ok(())
 }
 
