@@ -3,9 +3,10 @@
 
 use crate::init;
 use crate::layers::attention::{AttentionMask, InvertedDropout, MultiHeadAttention};
+use crate::layers::layer_norm::LayerNorm;
 use crate::layers::linear::Linear;
 use crate::module::{Collector, Forward, Module};
-use crate::param::{Param, ParamSource};
+use crate::param::ParamSource;
 use crate::{Error, Result};
 use ferrograd_autograd::Var;
 use rand::Rng;
@@ -59,38 +60,13 @@ impl TransformerEncoderLayerConfig {
     }
 }
 
-/// Layer normalisation over the last axis with weight (ones) and optional
-/// bias (zeros), named `weight` and `bias`.
-struct Norm {
-    weight: Param,
-    bias: Option<Param>,
-    eps: f32,
-}
-
-impl Norm {
-    fn new(d: usize, bias: bool, eps: f32) -> Norm {
-        Norm {
-            weight: Param::new(init::ones(&[d])),
-            bias: bias.then(|| Param::new(init::zeros(&[d]))),
-            eps,
-        }
-    }
-
-    fn forward_with(&self, p: &dyn ParamSource, x: &Var) -> Result<Var> {
-        let y = x.normalize(-1, self.eps)?.mul(&p.var(&self.weight))?;
-        Ok(match &self.bias {
-            Some(b) => y.add(&p.var(b))?,
-            None => y,
-        })
-    }
-}
-
-impl Module for Norm {
-    fn visit(&self, c: &mut Collector) {
-        c.param("weight", &self.weight);
-        if let Some(b) = &self.bias {
-            c.param("bias", b);
-        }
+/// PyTorch's `nn.LayerNorm(d, eps, bias=bias)` over the last axis.
+fn norm(d: usize, bias: bool, eps: f32) -> LayerNorm {
+    let n = LayerNorm::new(d).with_eps(eps);
+    if bias {
+        n
+    } else {
+        n.without_bias()
     }
 }
 
@@ -119,8 +95,8 @@ pub struct TransformerEncoderLayer {
     pub linear1: Linear,
     /// Second feed-forward projection `[D, ff]`.
     pub linear2: Linear,
-    norm1: Norm,
-    norm2: Norm,
+    norm1: LayerNorm,
+    norm2: LayerNorm,
     dropout: InvertedDropout,
     activation: TransformerActivation,
     norm_first: bool,
@@ -154,8 +130,8 @@ impl TransformerEncoderLayer {
                 .with_dropout(c.dropout)?,
             linear1: linear(c.d_model, c.ff_dim, rng.random()),
             linear2: linear(c.ff_dim, c.d_model, rng.random()),
-            norm1: Norm::new(c.d_model, c.bias, c.layer_norm_eps),
-            norm2: Norm::new(c.d_model, c.bias, c.layer_norm_eps),
+            norm1: norm(c.d_model, c.bias, c.layer_norm_eps),
+            norm2: norm(c.d_model, c.bias, c.layer_norm_eps),
             dropout: InvertedDropout::new(c.dropout, rng.random(), "transformer")?,
             activation: c.activation,
             norm_first: c.norm_first,
@@ -256,7 +232,7 @@ impl Forward for TransformerEncoderLayer {
 pub struct TransformerEncoder {
     /// The layers, applied in order.
     pub layers: Vec<TransformerEncoderLayer>,
-    norm: Option<Norm>,
+    norm: Option<LayerNorm>,
 }
 
 impl TransformerEncoder {
@@ -272,8 +248,7 @@ impl TransformerEncoder {
         let layers = (0..num_layers)
             .map(|_| TransformerEncoderLayer::new(config, rng.random()))
             .collect::<Result<_>>()?;
-        let norm =
-            final_norm.then(|| Norm::new(config.d_model, config.bias, config.layer_norm_eps));
+        let norm = final_norm.then(|| norm(config.d_model, config.bias, config.layer_norm_eps));
         Ok(TransformerEncoder { layers, norm })
     }
 
@@ -356,8 +331,11 @@ mod tests {
     }
 
     /// Layer norm over rows of width `d`, with plain loops.
-    fn naive_norm(x: &[f32], d: usize, norm: &Norm) -> Vec<f32> {
-        let (w, b) = (norm.weight.value(), norm.bias.as_ref().unwrap().value());
+    fn naive_norm(x: &[f32], d: usize, norm: &LayerNorm) -> Vec<f32> {
+        let (w, b) = (
+            norm.weight.as_ref().unwrap().value(),
+            norm.bias.as_ref().unwrap().value(),
+        );
         let mut out = Vec::with_capacity(x.len());
         for row in x.chunks(d) {
             let mean = row.iter().sum::<f32>() / d as f32;
