@@ -1,13 +1,13 @@
 //! Layers.
 
+pub mod activation;
+pub mod attention;
+pub mod conv;
+pub mod dropout;
+pub mod embedding;
+pub mod layer_norm;
 pub mod linear;
+pub mod lstm;
 pub mod masked_linear;
 pub mod mlp;
-pub mod activation;
-pub mod dropout;
-pub mod layer_norm;
-pub mod embedding;
-pub mod attention;
 pub mod transformer;
-pub mod lstm;
-pub mod conv;
