@@ -2,6 +2,7 @@
 //! `ferrograd` command-line program is `src/bin/ferrograd.rs`.
 #![warn(missing_docs)]
 
+pub mod cde;
 pub mod cli;
 pub mod maml;
 pub mod plot;
