@@ -65,6 +65,12 @@ unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc:
 #[target_feature(enable = "avx2,fma")]
 unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
     let (rsa, csa) = if PACKED { (1, MR) } else { (t.rsa, t.csa) };
+    for i in 0..R {
+        // Fetch the `C` tile early: it is touched only after the `k` loop.
+        let row = t.c.wrapping_add(i * t.ldc);
+        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+    }
     let mut acc = [[_mm256_setzero_ps(); 2]; R];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
