@@ -8,6 +8,29 @@
 //!   [`Forward::forward_with`] and a [`ParamSource`] such as
 //!   [`FastWeights`], on explicit replacements (MAML's θ' = θ − α∇L)
 //!   without copying the module.
+//!
+//! ```
+//! use ferrograd_autograd::Var;
+//! use ferrograd_nn::{Activation, Adam, AdamConfig, Forward, Mlp, Module, Optimizer};
+//! use ferrograd_tensor::Tensor;
+//!
+//! let model = Mlp::new(&[1, 32, 32, 1], Activation::Tanh, /* seed */ 3).unwrap();
+//! let mut opt = Adam::new(model.params(), AdamConfig { lr: 1e-2, ..AdamConfig::default() }).unwrap();
+//! let x = Var::constant(Tensor::from_vec(vec![-1.0, 0.0, 1.0], &[3, 1]).unwrap());
+//! let y = Var::constant(Tensor::from_vec(vec![-0.84, 0.0, 0.84], &[3, 1]).unwrap());
+//! let first = model.forward(&x).unwrap().mse(&y).unwrap().item().unwrap();
+//! for _ in 0..100 {
+//!     let loss = model.forward(&x).unwrap().mse(&y).unwrap();
+//!     opt.zero_grad();
+//!     loss.backward().unwrap();
+//!     opt.step().unwrap();
+//! }
+//! assert!(model.forward(&x).unwrap().mse(&y).unwrap().item().unwrap() < first / 10.0);
+//! let dir = std::env::temp_dir().join(format!("ferrograd-nn-doc-{}", std::process::id()));
+//! std::fs::create_dir_all(&dir).unwrap();
+//! ferrograd_nn::save_module(dir.join("model.safetensors"), &model, &Default::default()).unwrap();
+//! # std::fs::remove_dir_all(&dir).unwrap();
+//! ```
 #![warn(missing_docs)]
 
 pub mod checkpoint;
