@@ -36,7 +36,7 @@ impl Kernel for Avx512 {
 
     unsafe fn tile(rows: usize, packed: bool, t: &Tile) {
         // SAFETY: forwarded contract (which includes AVX-512F support).
-        unsafe { dispatch_rows!(tile, rows, packed, t; 1 2 3 4 5 6 7 8 9 10 11 12) }
+        unsafe { dispatch_rows!(tile, rows, packed, t.nr < NR, t; 1 2 3 4 5 6 7 8 9 10 11 12) }
     }
 }
 
@@ -58,27 +58,37 @@ unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc:
     unsafe { super::thin::thin::<true>(m, n, k, a, b, c, ldc) }
 }
 
-/// `C[0..R, 0..32] (+)= A · B`; see [`Tile`].
+/// `C[0..R, 0..nr] (+)= A · B`; see [`Tile`]. With `EDGE` (`nr < 32`),
+/// `B` and `C` are accessed through lane masks, so nothing past column `nr`
+/// is read or written.
 ///
 /// # Safety
 /// As [`Kernel::tile`].
 #[target_feature(enable = "avx512f")]
-unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
+unsafe fn tile<const R: usize, const PACKED: bool, const EDGE: bool>(t: &Tile) {
     let (rsa, csa) = if PACKED { (1, MR) } else { (t.rsa, t.csa) };
+    let bits = |n: usize| -> __mmask16 { ((1u32 << n.min(16)) - 1) as __mmask16 };
+    let (m0, m1) = (bits(t.nr), bits(t.nr.saturating_sub(16)));
     for i in 0..R {
         // Fetch the `C` tile early: it is touched only after the `k` loop.
         let row = t.c.wrapping_add(i * t.ldc);
         _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
-        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(NR - 1) as *const i8);
+        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(t.nr - 1) as *const i8);
     }
     let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
-        // SAFETY: step `p < k` reads `A(0..R, p)` and `B(p, 0..32)`, valid by
-        // the caller's contract.
+        // SAFETY: step `p < k` reads `A(0..R, p)` and `B(p, 0..nr)`, valid by
+        // the caller's contract; masked-off lanes are not accessed.
         unsafe {
-            let b0 = _mm512_loadu_ps(b);
-            let b1 = _mm512_loadu_ps(b.add(16));
+            let (b0, b1) = if EDGE {
+                (
+                    _mm512_maskz_loadu_ps(m0, b),
+                    _mm512_maskz_loadu_ps(m1, b.wrapping_add(16)),
+                )
+            } else {
+                (_mm512_loadu_ps(b), _mm512_loadu_ps(b.add(16)))
+            };
             for (i, row) in acc.iter_mut().enumerate() {
                 let x = _mm512_set1_ps(*a.add(i * rsa));
                 row[0] = _mm512_fmadd_ps(x, b0, row[0]);
@@ -90,16 +100,26 @@ unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
         b = b.wrapping_add(t.rsb);
     }
     for (i, row) in acc.iter().enumerate() {
-        // SAFETY: row `i < R` of `C` has 32 writable elements.
+        // SAFETY: row `i < R` of `C` has `nr` writable elements; masked-off
+        // lanes are not accessed.
         unsafe {
-            let c = t.c.add(i * t.ldc);
+            let (c0, c1) = (t.c.add(i * t.ldc), t.c.add(i * t.ldc).wrapping_add(16));
             let (mut x0, mut x1) = (row[0], row[1]);
-            if t.acc {
-                x0 = _mm512_add_ps(x0, _mm512_loadu_ps(c));
-                x1 = _mm512_add_ps(x1, _mm512_loadu_ps(c.add(16)));
+            if EDGE {
+                if t.acc {
+                    x0 = _mm512_add_ps(x0, _mm512_maskz_loadu_ps(m0, c0));
+                    x1 = _mm512_add_ps(x1, _mm512_maskz_loadu_ps(m1, c1));
+                }
+                _mm512_mask_storeu_ps(c0, m0, x0);
+                _mm512_mask_storeu_ps(c1, m1, x1);
+            } else {
+                if t.acc {
+                    x0 = _mm512_add_ps(x0, _mm512_loadu_ps(c0));
+                    x1 = _mm512_add_ps(x1, _mm512_loadu_ps(c1));
+                }
+                _mm512_storeu_ps(c0, x0);
+                _mm512_storeu_ps(c1, x1);
             }
-            _mm512_storeu_ps(c, x0);
-            _mm512_storeu_ps(c.add(16), x1);
         }
     }
 }

@@ -25,14 +25,15 @@
 //!   (`m ≤ 2·MR`, `n ≤ NR`, or `k·n ≤ 40 000` so that `B` stays in L2),
 //!   where packing would not be repaid: the same loop nest and micro-kernel,
 //!   reading `A` through its strides and `B`'s rows in place (when its columns
-//!   are contiguous); only a ragged last sliver, or a `B` with strided
-//!   columns, is packed, one `KC × NR` sliver at a time. A 64³ product runs
+//!   are contiguous; otherwise `B` is packed one `KC × NR` sliver at a time). A 64³ product runs
 //!   here at ~90 GFLOP/s on one Zen 3 core.
 //! * **Thin path** ([`thin::thin`]) for `m < 4` with contiguous `B` rows
 //!   (matrix-vector like): `B` is streamed row by row into an L1-resident
 //!   chunk of `C` instead of being walked down in page-strided slivers.
 //! * Edges: ragged rows use a kernel instantiated for fewer rows; ragged
-//!   columns are computed into a small tile and copied out. `k = 0` gives zeros.
+//!   columns a variant with masked `B` loads and `C` loads/stores (AVX2
+//!   `vmaskmov`, AVX-512 `k` masks), so nothing is read or written past
+//!   the matrices. `k = 0` gives zeros.
 //! * With `std`, products of at least [`PAR_WORK`] multiply-adds (a 64³
 //!   product is 8× below it) run on rayon: over the batch when it is long
 //!   enough, otherwise within each product over `MC` row blocks (and column
@@ -238,7 +239,7 @@ impl OutPtr {
     }
 }
 
-/// Arguments of one micro-kernel call: `C[0..rows, 0..NR] (+)= A · B` where
+/// Arguments of one micro-kernel call: `C[0..rows, 0..nr] (+)= A · B` where
 /// `A(i, p)` is at `a + i*rsa + p*csa` and `B(p, j)` at `b + p*rsb + j`.
 #[derive(Clone, Copy)]
 struct Tile {
@@ -250,6 +251,9 @@ struct Tile {
     rsb: usize,
     c: *mut f32,
     ldc: usize,
+    /// Columns that exist (`1..=NR`); past them `B` is not read and `C` not
+    /// written (masked loads and stores).
+    nr: usize,
     /// Add to `C` instead of overwriting it.
     acc: bool,
 }
@@ -283,11 +287,11 @@ trait Kernel {
     /// As [`Kernel::pack_a`], with `dst` holding `nc.div_ceil(NR) * NR * kc`.
     unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32);
 
-    /// Runs the micro-kernel on `rows` (1..=MR) rows and all `NR` columns;
-    /// `packed` says `A` is a packed sliver (`rsa = 1`, `csa = MR`).
+    /// Runs the micro-kernel on `rows` (1..=MR) rows and `t.nr` (1..=NR)
+    /// columns; `packed` says `A` is a packed sliver (`rsa = 1`, `csa = MR`).
     ///
     /// # Safety
-    /// The `rows × k` elements of `A`, `k × NR` of `B` and `rows × NR` of `C`
+    /// The `rows × k` elements of `A`, `k × nr` of `B` and `rows × nr` of `C`
     /// are valid (`C` writable) and the CPU supports the kernel.
     unsafe fn tile(rows: usize, packed: bool, t: &Tile);
 
@@ -298,55 +302,22 @@ trait Kernel {
     unsafe fn thin(m: usize, n: usize, k: usize, a: View, b: View, c: *mut f32, ldc: usize);
 }
 
-/// Calls `$f::<R, PACKED>($t)` for the run-time `$rows` and `$packed`.
+/// Calls `$f::<R, PACKED, EDGE>($t)` for the run-time `$rows`, `$packed`
+/// and `$edge`.
 macro_rules! dispatch_rows {
-    ($f:ident, $rows:expr, $packed:expr, $t:expr; $($r:literal)*) => {
-        match ($rows, $packed) {
+    ($f:ident, $rows:expr, $packed:expr, $edge:expr, $t:expr; $($r:literal)*) => {
+        match ($rows, $packed, $edge) {
             $(
-                ($r, true) => $f::<$r, true>($t),
-                ($r, false) => $f::<$r, false>($t),
+                ($r, true, false) => $f::<$r, true, false>($t),
+                ($r, true, true) => $f::<$r, true, true>($t),
+                ($r, false, false) => $f::<$r, false, false>($t),
+                ($r, false, true) => $f::<$r, false, true>($t),
             )*
             _ => unreachable!("micro-kernel rows out of range"),
         }
     };
 }
 use dispatch_rows;
-
-/// Largest `MR × NR` of any kernel (the edge tile buffer).
-const MAX_TILE: usize = 12 * 32;
-
-/// Runs one tile, going through a local buffer when only `nr < NR` columns
-/// of `C` exist.
-///
-/// # Safety
-/// As [`Kernel::tile`], except that only `rows × nr` elements of `C` need to exist.
-#[inline]
-unsafe fn tile<K: Kernel>(rows: usize, nr: usize, packed: bool, t: Tile) {
-    if nr == K::NR {
-        // SAFETY: forwarded from the caller.
-        unsafe { K::tile(rows, packed, &t) };
-        return;
-    }
-    let mut buf = [0.0f32; MAX_TILE];
-    let tb = Tile {
-        c: buf.as_mut_ptr(),
-        ldc: K::NR,
-        acc: false,
-        ..t
-    };
-    // SAFETY: `buf` holds `MR × NR` floats; the rest is the caller's contract.
-    unsafe { K::tile(rows, packed, &tb) };
-    for i in 0..rows {
-        // SAFETY: row `i < rows` of `C` has `nr` valid elements.
-        let out = unsafe { core::slice::from_raw_parts_mut(t.c.add(i * t.ldc), nr) };
-        let src = &buf[i * K::NR..i * K::NR + nr];
-        if t.acc {
-            out.iter_mut().zip(src).for_each(|(o, s)| *o += s);
-        } else {
-            out.copy_from_slice(src);
-        }
-    }
-}
 
 /// Splits `total` into equal blocks of at most `max`, rounded up to `align`.
 fn balanced(total: usize, max: usize, align: usize) -> usize {
@@ -502,11 +473,7 @@ unsafe fn direct_product<K: Kernel>(
         let (s0, s1) = (cs * slivers / col_tasks, (cs + 1) * slivers / col_tasks);
         let (r0, r1) = (rt * rows_per, ((rt + 1) * rows_per).min(m));
         let pack_all = b.cs != 1;
-        let need = if pack_all || !n.is_multiple_of(K::NR) {
-            kc_max * K::NR
-        } else {
-            0
-        };
+        let need = if pack_all { kc_max * K::NR } else { 0 };
         scratch::with(scratch::BLOCK, need, |buf| {
             let mut pc = 0;
             while pc < k {
@@ -517,7 +484,7 @@ unsafe fn direct_product<K: Kernel>(
                     for s in s0..s1 {
                         let jr = s * K::NR;
                         let nr = K::NR.min(n - jr);
-                        let (bp, rsb) = if !pack_all && nr == K::NR {
+                        let (bp, rsb) = if !pack_all {
                             (b.at(pc, jr).ptr, b.rs)
                         } else {
                             // SAFETY: the sliver is in `b`; `buf` holds `kc × NR`.
@@ -536,11 +503,12 @@ unsafe fn direct_product<K: Kernel>(
                                 rsb,
                                 c: c.get().wrapping_add(ir * n + jr),
                                 ldc: n,
+                                nr,
                                 acc: pc > 0,
                             };
                             // SAFETY: rows `ir..ir+rows` of `a`, the sliver and
                             // the `rows × nr` tile of `c` (this task's only) are valid.
-                            unsafe { tile::<K>(rows, nr, false, t) };
+                            unsafe { K::tile(rows, false, &t) };
                             ir += rows;
                         }
                     }
@@ -621,12 +589,13 @@ unsafe fn blocked_product<K: Kernel>(
                                     rsb: K::NR,
                                     c: c.get().wrapping_add((ic + ir) * n + jc + jr),
                                     ldc: n,
+                                    nr,
                                     acc: pc > 0,
                                 };
                                 // SAFETY: packed slivers hold `kc` steps of
                                 // `MR` / `NR` floats; the `rows × nr` tile of
                                 // `c` belongs to this task alone.
-                                unsafe { tile::<K>(rows, nr, true, t) };
+                                unsafe { K::tile(rows, true, &t) };
                                 ir += rows;
                             }
                         }

@@ -33,23 +33,25 @@ impl Kernel for Scalar {
 
     unsafe fn tile(rows: usize, packed: bool, t: &Tile) {
         // SAFETY: forwarded contract.
-        unsafe { dispatch_rows!(tile, rows, packed, t; 1 2 3 4) }
+        unsafe { dispatch_rows!(tile, rows, packed, t.nr < NR, t; 1 2 3 4) }
     }
 }
 
-/// `C[0..R, 0..NR] (+)= A · B`; see [`Tile`].
+/// `C[0..R, 0..nr] (+)= A · B`; see [`Tile`]. With `EDGE` (`nr < NR`),
+/// nothing past column `nr` is read or written.
 ///
 /// # Safety
 /// As [`Kernel::tile`].
-unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
+unsafe fn tile<const R: usize, const PACKED: bool, const EDGE: bool>(t: &Tile) {
     let (rsa, csa) = if PACKED { (1, MR) } else { (t.rsa, t.csa) };
+    let cols = if EDGE { t.nr } else { NR };
     let mut acc = [[0.0f32; NR]; R];
     let (mut a, mut b) = (t.a, t.b);
     for _ in 0..t.k {
-        // SAFETY: step `p < k` reads `A(0..R, p)` and `B(p, 0..NR)`, valid
+        // SAFETY: step `p < k` reads `A(0..R, p)` and `B(p, 0..nr)`, valid
         // by the caller's contract.
         unsafe {
-            let bv: [f32; NR] = core::array::from_fn(|j| *b.add(j));
+            let bv: [f32; NR] = core::array::from_fn(|j| if j < cols { *b.add(j) } else { 0.0 });
             for (i, row) in acc.iter_mut().enumerate() {
                 let x = *a.add(i * rsa);
                 for (o, &y) in row.iter_mut().zip(&bv) {
@@ -62,12 +64,12 @@ unsafe fn tile<const R: usize, const PACKED: bool>(t: &Tile) {
         b = b.wrapping_add(t.rsb);
     }
     for (i, row) in acc.iter().enumerate() {
-        // SAFETY: row `i < R` of `C` has `NR` writable elements.
-        let c = unsafe { core::slice::from_raw_parts_mut(t.c.add(i * t.ldc), NR) };
+        // SAFETY: row `i < R` of `C` has `nr` writable elements.
+        let c = unsafe { core::slice::from_raw_parts_mut(t.c.add(i * t.ldc), cols) };
         if t.acc {
             c.iter_mut().zip(row).for_each(|(o, x)| *o += x);
         } else {
-            c.copy_from_slice(row);
+            c.copy_from_slice(&row[..cols]);
         }
     }
 }
