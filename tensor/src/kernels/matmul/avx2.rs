@@ -49,7 +49,99 @@ unsafe fn pack_a(mc: usize, kc: usize, a: View, dst: *mut f32) {
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32) {
     // SAFETY: forwarded contract.
-    unsafe { pack::pack_b::<NR>(kc, nc, b, dst) }
+    unsafe {
+        if b.rs == 1 && b.cs != 1 {
+            pack_b_transposed::<NR>(kc, nc, b, dst)
+        } else {
+            pack::pack_b::<NR>(kc, nc, b, dst)
+        }
+    }
+}
+
+/// [`pack::pack_b`] for a `B` stored transposed (`b.rs == 1`): 8 × 8 blocks
+/// go through an in-register transpose instead of a scalar scatter. Shared
+/// with the AVX-512 kernel (AVX-512F implies AVX2).
+///
+/// # Safety
+/// As [`pack::pack_b`], with `b.rs == 1`, and the CPU supports AVX2.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub(super) unsafe fn pack_b_transposed<const NR: usize>(
+    kc: usize,
+    nc: usize,
+    b: View,
+    dst: *mut f32,
+) {
+    debug_assert_eq!(b.rs, 1);
+    let mut s = 0;
+    while s < nc {
+        let cols = NR.min(nc - s);
+        // SAFETY: sliver `s / NR` of `dst` holds `NR * kc` floats; every `B`
+        // element read is `(p, s + j)` with `p < kc`, `j < cols`, inside the view.
+        unsafe {
+            let d = dst.add(s * kc);
+            let full = cols / 8 * 8;
+            for j0 in (0..full).step_by(8) {
+                let src = b.ptr.add((s + j0) * b.cs);
+                let mut p = 0;
+                while p + 8 <= kc {
+                    let rows: [__m256; 8] =
+                        core::array::from_fn(|q| _mm256_loadu_ps(src.add(q * b.cs + p)));
+                    for (q, v) in transpose8(rows).into_iter().enumerate() {
+                        _mm256_storeu_ps(d.add((p + q) * NR + j0), v);
+                    }
+                    p += 8;
+                }
+                for p in p..kc {
+                    for q in 0..8 {
+                        *d.add(p * NR + j0 + q) = *src.add(q * b.cs + p);
+                    }
+                }
+            }
+            for p in 0..kc {
+                for j in full..NR {
+                    *d.add(p * NR + j) = if j < cols {
+                        *b.ptr.add((s + j) * b.cs + p)
+                    } else {
+                        0.0
+                    };
+                }
+            }
+        }
+        s += NR;
+    }
+}
+
+/// Transposes an 8 × 8 block held as eight row vectors.
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+fn transpose8(r: [__m256; 8]) -> [__m256; 8] {
+    let t0 = _mm256_unpacklo_ps(r[0], r[1]);
+    let t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    let t2 = _mm256_unpacklo_ps(r[2], r[3]);
+    let t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    let t4 = _mm256_unpacklo_ps(r[4], r[5]);
+    let t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    let t6 = _mm256_unpacklo_ps(r[6], r[7]);
+    let t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    let u0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+    let u1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+    let u2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+    let u3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+    let u4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+    let u5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+    let u6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+    let u7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+    [
+        _mm256_permute2f128_ps::<0x20>(u0, u4),
+        _mm256_permute2f128_ps::<0x20>(u1, u5),
+        _mm256_permute2f128_ps::<0x20>(u2, u6),
+        _mm256_permute2f128_ps::<0x20>(u3, u7),
+        _mm256_permute2f128_ps::<0x31>(u0, u4),
+        _mm256_permute2f128_ps::<0x31>(u1, u5),
+        _mm256_permute2f128_ps::<0x31>(u2, u6),
+        _mm256_permute2f128_ps::<0x31>(u3, u7),
+    ]
 }
 
 #[target_feature(enable = "avx2,fma")]

@@ -48,8 +48,14 @@ unsafe fn pack_a(mc: usize, kc: usize, a: View, dst: *mut f32) {
 
 #[target_feature(enable = "avx512f")]
 unsafe fn pack_b(kc: usize, nc: usize, b: View, dst: *mut f32) {
-    // SAFETY: forwarded contract.
-    unsafe { pack::pack_b::<NR>(kc, nc, b, dst) }
+    // SAFETY: forwarded contract; AVX-512F implies AVX2.
+    unsafe {
+        if b.rs == 1 && b.cs != 1 {
+            super::avx2::pack_b_transposed::<NR>(kc, nc, b, dst)
+        } else {
+            pack::pack_b::<NR>(kc, nc, b, dst)
+        }
+    }
 }
 
 #[target_feature(enable = "avx512f")]
