@@ -26,6 +26,7 @@ extern crate alloc;
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod buffer;
 mod error;
 mod indices;
 pub mod kernels;

@@ -1,5 +1,6 @@
 //! The `Tensor` type: a shared, contiguous, row-major f32 buffer plus a shape.
 
+use crate::buffer::{self, Buffer};
 use crate::error::{Result, TensorError};
 use crate::Shape;
 use alloc::vec;
@@ -27,7 +28,7 @@ pub(crate) type Shared<T> = alloc::rc::Rc<T>;
 /// ```
 #[derive(Clone)]
 pub struct Tensor {
-    data: Shared<Vec<f32>>,
+    data: Shared<Buffer>,
     shape: Shape,
 }
 
@@ -47,7 +48,7 @@ impl Tensor {
             });
         }
         Ok(Tensor {
-            data: Shared::new(data),
+            data: Shared::new(Buffer(data)),
             shape,
         })
     }
@@ -56,7 +57,7 @@ impl Tensor {
     pub(crate) fn from_parts(data: Vec<f32>, shape: Shape) -> Tensor {
         debug_assert_eq!(data.len(), shape.numel());
         Tensor {
-            data: Shared::new(data),
+            data: Shared::new(Buffer(data)),
             shape,
         }
     }
@@ -79,7 +80,7 @@ impl Tensor {
 
     /// A tensor of shape `shape` filled with `value`.
     pub fn full_shape(shape: Shape, value: f32) -> Tensor {
-        Tensor::from_parts(vec![value; shape.numel()], shape)
+        Tensor::from_parts(buffer::filled(shape.numel(), value), shape)
     }
 
     /// Zeros of the given shape.
@@ -99,7 +100,7 @@ impl Tensor {
 
     /// The `n × n` identity matrix.
     pub fn eye(n: usize) -> Tensor {
-        let mut d = vec![0.0; n * n];
+        let mut d = buffer::zeros(n * n);
         for i in 0..n {
             d[i * n + i] = 1.0;
         }
@@ -114,17 +115,20 @@ impl Tensor {
 
     /// The values, row-major.
     pub fn data(&self) -> &[f32] {
-        &self.data
+        &self.data.0
     }
 
     /// Mutable access to the values; copies the buffer first if another tensor shares it.
     pub fn data_mut(&mut self) -> &mut [f32] {
-        Shared::make_mut(&mut self.data).as_mut_slice()
+        Shared::make_mut(&mut self.data).0.as_mut_slice()
     }
 
     /// The values as an owned vector (no copy if the buffer is not shared).
     pub fn into_vec(self) -> Vec<f32> {
-        Shared::try_unwrap(self.data).unwrap_or_else(|d| (*d).clone())
+        match Shared::try_unwrap(self.data) {
+            Ok(mut b) => b.take(),
+            Err(shared) => shared.0.clone(),
+        }
     }
 
     /// The shape.
@@ -150,7 +154,7 @@ impl Tensor {
     /// The single value of a one-element tensor.
     pub fn item(&self) -> Result<f32> {
         if self.numel() == 1 {
-            Ok(self.data[0])
+            Ok(self.data.0[0])
         } else {
             Err(TensorError::InvalidArgument {
                 op: "item",
@@ -193,8 +197,9 @@ impl Tensor {
             return f32::INFINITY;
         }
         self.data
+            .0
             .iter()
-            .zip(other.data.iter())
+            .zip(other.data.0.iter())
             .map(|(a, b)| libm::fabsf(a - b))
             .fold(0.0, f32::max)
     }
@@ -204,7 +209,7 @@ impl fmt::Debug for Tensor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const SHOWN: usize = 16;
         write!(f, "Tensor{} [", self.shape)?;
-        for (i, v) in self.data.iter().take(SHOWN).enumerate() {
+        for (i, v) in self.data.0.iter().take(SHOWN).enumerate() {
             if i > 0 {
                 write!(f, ", ")?;
             }
@@ -219,6 +224,6 @@ impl fmt::Debug for Tensor {
 
 impl PartialEq for Tensor {
     fn eq(&self, other: &Tensor) -> bool {
-        self.shape == other.shape && self.data[..] == other.data[..]
+        self.shape == other.shape && self.data.0[..] == other.data.0[..]
     }
 }

@@ -5,7 +5,6 @@ use super::axis_view;
 use crate::error::{Result, TensorError};
 use crate::kernels::{binary, index as k};
 use crate::{Indices, Shape, Tensor};
-use alloc::vec;
 use alloc::vec::Vec;
 
 impl Tensor {
@@ -30,7 +29,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
-        let mut out = vec![0.0; self.numel()];
+        let mut out = crate::buffer::zeros(self.numel());
         k::permute(self.data(), self.shape(), perm, &mut out);
         Ok(Tensor::from_parts(out, Shape::new(&dims)?))
     }
@@ -57,7 +56,7 @@ impl Tensor {
                 rhs: *shape,
             });
         }
-        let mut out = vec![0.0; shape.numel()];
+        let mut out = crate::buffer::zeros(shape.numel());
         binary::broadcast_to(self.data(), self.shape(), &mut out, shape);
         Ok(Tensor::from_parts(out, *shape))
     }
@@ -103,7 +102,7 @@ impl Tensor {
                 size: n,
             });
         }
-        let mut out = vec![0.0; outer * len * inner];
+        let mut out = crate::buffer::zeros(outer * len * inner);
         k::narrow(self.data(), outer, n, inner, start, len, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, len)))
     }
@@ -120,7 +119,7 @@ impl Tensor {
                 size,
             });
         }
-        let mut out = vec![0.0; outer * size * inner];
+        let mut out = crate::buffer::zeros(outer * size * inner);
         k::pad_axis(self.data(), outer, size, inner, start, len, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
     }
@@ -148,7 +147,7 @@ impl Tensor {
         }
         let (outer, _, inner) = axis_view(first.shape(), a);
         let total: usize = sizes.iter().sum();
-        let mut out = vec![0.0; outer * total * inner];
+        let mut out = crate::buffer::zeros(outer * total * inner);
         let slices: Vec<&[f32]> = parts.iter().map(|p| p.data()).collect();
         k::concat(&slices, &sizes, outer, inner, &mut out);
         Ok(Tensor::from_parts(out, first.shape().with_dim(a, total)))
@@ -177,7 +176,7 @@ impl Tensor {
         let (outer, n, inner) = axis_view(self.shape(), a);
         Tensor::check_indices("index_select", idx.data(), n)?;
         let m = idx.data().len();
-        let mut out = vec![0.0; outer * m * inner];
+        let mut out = crate::buffer::zeros(outer * m * inner);
         k::index_select(self.data(), outer, n, inner, idx.data(), &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, m)))
     }
@@ -194,7 +193,7 @@ impl Tensor {
             });
         }
         Tensor::check_indices("index_add", idx.data(), size)?;
-        let mut out = vec![0.0; outer * size * inner];
+        let mut out = crate::buffer::zeros(outer * size * inner);
         k::index_add(self.data(), outer, size, inner, idx.data(), &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
     }
@@ -220,7 +219,7 @@ impl Tensor {
         let (outer, n, inner) = axis_view(self.shape(), a);
         Tensor::check_indices("gather", idx.data(), n)?;
         let m = idx.dims()[a];
-        let mut out = vec![0.0; idx.data().len()];
+        let mut out = crate::buffer::zeros(idx.data().len());
         k::gather(self.data(), outer, n, inner, idx.data(), m, &mut out);
         Ok(Tensor::from_parts(out, *idx.shape()))
     }
@@ -238,7 +237,7 @@ impl Tensor {
         let a = self.shape().axis("scatter_add", axis)?;
         let (outer, m, inner) = axis_view(self.shape(), a);
         Tensor::check_indices("scatter_add", idx.data(), size)?;
-        let mut out = vec![0.0; outer * size * inner];
+        let mut out = crate::buffer::zeros(outer * size * inner);
         k::scatter_add(self.data(), outer, size, inner, idx.data(), m, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
     }
@@ -251,7 +250,7 @@ impl Tensor {
             });
         }
         let d = self.dims();
-        let mut out = vec![0.0; self.numel()];
+        let mut out = crate::buffer::zeros(self.numel());
         k::triangle(
             self.data(),
             d[d.len() - 2],
@@ -286,7 +285,7 @@ impl Tensor {
         let mut dims = d[..d.len() - 2].to_vec();
         dims.push(r.min(c));
         let shape = Shape::new(&dims)?;
-        let mut out = vec![0.0; shape.numel()];
+        let mut out = crate::buffer::zeros(shape.numel());
         k::diagonal(self.data(), r, c, &mut out);
         Ok(Tensor::from_parts(out, shape))
     }
@@ -303,7 +302,7 @@ impl Tensor {
         let mut dims = self.dims().to_vec();
         dims.push(n);
         let shape = Shape::new(&dims)?;
-        let mut out = vec![0.0; shape.numel()];
+        let mut out = crate::buffer::zeros(shape.numel());
         k::diag_embed(self.data(), n, n, &mut out);
         Ok(Tensor::from_parts(out, shape))
     }

@@ -4,7 +4,6 @@ use crate::error::{Result, TensorError};
 use crate::kernels::linalg as k;
 use crate::kernels::matmul::{self, Operand};
 use crate::{Shape, Tensor};
-use alloc::vec;
 use alloc::vec::Vec;
 
 /// The rows, columns and batch of a rank ≥ 2 tensor viewed as a batch of matrices.
@@ -59,7 +58,7 @@ impl Tensor {
         let mut out_dims: Vec<usize> = batch_shape.as_slice().to_vec();
         out_dims.extend([m, n]);
         let out_shape = Shape::new(&out_dims)?;
-        let mut out = vec![0.0; out_shape.numel()];
+        let mut out = crate::buffer::zeros(out_shape.numel());
         let a_op = Operand::row_major(self.data(), ar, ac, trans_a);
         let b_op = Operand::row_major(other.data(), br, bc, trans_b);
         if sa == batch_shape && sb == batch_shape {
@@ -95,7 +94,7 @@ impl Tensor {
                 reason: alloc::format!("needs square matrices, got shape {}", self.shape()),
             });
         }
-        let mut out = vec![0.0; self.numel()];
+        let mut out = crate::buffer::zeros(self.numel());
         k::cholesky(self.data(), r, &mut out)
             .map_err(|(batch, pivot)| TensorError::NotPositiveDefinite { batch, pivot })?;
         Ok(Tensor::from_parts(out, *self.shape()))
@@ -123,7 +122,7 @@ impl Tensor {
             });
         }
         let stride = if ba == 1 { 0 } else { n * n };
-        let mut out = vec![0.0; rhs.numel()];
+        let mut out = crate::buffer::zeros(rhs.numel());
         k::triangular_solve(
             self.data(),
             stride,
