@@ -280,6 +280,19 @@ impl Op {
                 };
                 let gb = match (needs[1], *tb) {
                     (false, _) => None,
+                    // A batch of rows against one 2-D B (a linear layer on
+                    // [.., n, in]): fold the batch into the rows, one product.
+                    (true, _) if b.shape().rank() == 2 && a.shape().rank() > 2 && !ta => {
+                        let k = a.dims()[a.dims().len() - 1];
+                        let n = g.dims()[g.dims().len() - 1];
+                        let a2 = a.reshape(&[a.numel() / k.max(1), k])?;
+                        let g2 = g.reshape(&[g.numel() / n.max(1), n])?;
+                        Some(if *tb {
+                            g2.matmul_t(&a2, true, false)?
+                        } else {
+                            a2.matmul_t(&g2, true, false)?
+                        })
+                    }
                     (true, false) => Some(a.matmul_t(g, !ta, false)?.sum_to(b.shape())?),
                     (true, true) => Some(g.matmul_t(a, true, *ta)?.sum_to(b.shape())?),
                 };

@@ -59,8 +59,9 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
 }
 
 /// A vector of length `n` whose values are unspecified (but initialised):
-/// a cached buffer's old contents, or zeros.
-fn uninit_len(n: usize) -> Vec<f32> {
+/// a cached buffer's old contents, or zeros. For outputs a kernel
+/// overwrites completely.
+pub(crate) fn uninit_len(n: usize) -> Vec<f32> {
     #[cfg(feature = "std")]
     if let Some(v) = cache::take(n) {
         return v;

@@ -58,10 +58,15 @@ impl Tensor {
         let mut out_dims: Vec<usize> = batch_shape.as_slice().to_vec();
         out_dims.extend([m, n]);
         let out_shape = Shape::new(&out_dims)?;
-        let mut out = crate::buffer::zeros(out_shape.numel());
+        // The kernel overwrites every output value.
+        let mut out = crate::buffer::uninit_len(out_shape.numel());
         let a_op = Operand::row_major(self.data(), ar, ac, trans_a);
         let b_op = Operand::row_major(other.data(), br, bc, trans_b);
-        if sa == batch_shape && sb == batch_shape {
+        if sb.numel() == 1 && sa == batch_shape && !trans_a {
+            // A batch of row-major A against one B is one tall product.
+            let tall = Operand::row_major(self.data(), batch * ar, ac, false);
+            matmul::matmul(1, batch * m, n, ka, tall, b_op, &mut out);
+        } else if sa == batch_shape && sb == batch_shape {
             matmul::matmul(batch, m, n, ka, a_op, b_op, &mut out);
         } else if sa.numel() == 1 && sb == batch_shape {
             matmul::matmul(batch, m, n, ka, a_op.shared(), b_op, &mut out);
