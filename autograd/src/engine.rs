@@ -5,6 +5,7 @@
 //! reverse topological order), and sums each node's contributions to its
 //! inputs. Backward rules run with recording on only under `create_graph`.
 
+use crate::op::Op;
 use crate::var::set_grad_enabled;
 use crate::{Error, Result, Var};
 use ferrograd_tensor::Tensor;
@@ -130,6 +131,18 @@ pub fn grad(
         let Some(g) = grads.take(node.id(), targets.contains(&node.id())) else {
             continue;
         };
+        if let (Grads::Values(m), Op::Narrow { axis, start, .. }) = (&mut grads, op) {
+            // Sum the slice's gradient straight into its input's, instead of
+            // padding it to the input's full size first (a sequence model
+            // that narrows one time step at a time would otherwise pay
+            // O(T²)).
+            let x = &node.0.inputs[0];
+            if on_path.contains(&x.id()) {
+                let acc = m.entry(x.id()).or_insert_with(|| x.value().zeros_like());
+                acc.narrow_add_assign(*axis, *start, g.value())?;
+            }
+            continue;
+        }
         needs.clear();
         needs.extend(node.0.inputs.iter().map(|x| on_path.contains(&x.id())));
         let dx = op.backward(&node.0.inputs, node, &g, &needs)?;

@@ -124,6 +124,36 @@ impl Tensor {
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
     }
 
+    /// Adds `src` into elements `start..start + src.dims()[axis]` along
+    /// `axis` of `self`, in place: the fused `self += src.pad_axis(...)`
+    /// (how a gradient flows back into a narrowed slice).
+    pub fn narrow_add_assign(&mut self, axis: isize, start: usize, src: &Tensor) -> Result<()> {
+        let a = self.shape().axis("narrow_add_assign", axis)?;
+        let fits = src.rank() == self.rank()
+            && (0..self.rank()).all(|d| d == a || src.dims()[d] == self.dims()[d])
+            && start + src.dims()[a] <= self.dims()[a];
+        if !fits {
+            return Err(TensorError::ShapeMismatch {
+                op: "narrow_add_assign",
+                lhs: *self.shape(),
+                rhs: *src.shape(),
+            });
+        }
+        let (outer, n, inner) = axis_view(self.shape(), a);
+        let len = src.dims()[a];
+        let dst = self.data_mut();
+        for o in 0..outer {
+            let d = &mut dst[(o * n + start) * inner..(o * n + start + len) * inner];
+            for (x, y) in d
+                .iter_mut()
+                .zip(&src.data()[o * len * inner..(o + 1) * len * inner])
+            {
+                *x += y;
+            }
+        }
+        Ok(())
+    }
+
     /// Joins tensors along `axis`; all other dimensions must agree.
     pub fn concat(parts: &[&Tensor], axis: isize) -> Result<Tensor> {
         let first = parts.first().ok_or_else(|| TensorError::InvalidArgument {
