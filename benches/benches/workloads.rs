@@ -13,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferrograd_benches::anchors::{
-    GradpenStep, MamlFoStep, MamlStep, MdnRnnStep, TransformerStep, Workload,
+    GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -42,6 +42,8 @@ fn workloads(c: &mut Criterion) {
     bench_one::<GradpenStep>(c);
     bench_one::<TransformerStep>(c);
     bench_one::<MdnRnnStep>(c);
+    bench_one::<MafStep>(c);
+    bench_one::<MdnStep>(c);
 }
 
 criterion_group! {

@@ -20,6 +20,8 @@
 //! | [`GradpenStep`] | [`ResidualMlp`] 16 → [64, 32] → 8, GELU (erf) | MSE + 0.01·mean ‖∂(Σ out)/∂x‖² | Adam 1e-3 |
 //! | [`TransformerStep`] | embedding + positions, 2 post-norm encoder layers, mean, linear | cross-entropy | AdamW 1e-3, wd 0.01 |
 //! | [`MdnRnnStep`] | [`Lstm`] 35 → 256, linear 256 → 327 | mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
+//! | [`MafStep`] | [`Maf`] 5 MADE blocks, 2×64 ReLU, x ∈ ℝ², f ∈ ℝ¹ | −mean log p(x \| f) | Adam 1e-3 |
+//! | [`MdnStep`] | [`Mdn`] f → 64 tanh → 64 tanh → 30, K = 5 full covariance | −mean log p(x \| f) | Adam 1e-3 |
 //!
 //! Every model reports its parameters under the PyTorch state-dict names of
 //! the anchors (`net.0.weight`, `lin.0.bias`, `enc.layers.1.self_attn.in_proj_weight`,
@@ -27,6 +29,9 @@
 //! [`Module::load_state_dict`] and no renaming.
 
 use ferrograd_autograd::{grad, GradOptions, Var};
+use ferrograd_models::cde::maf::{Maf, MafConfig};
+use ferrograd_models::cde::mdn::{Mdn, MdnConfig};
+use ferrograd_models::cde::ConditionalDensity;
 use ferrograd_models::maml::sinusoid::SineNet;
 use ferrograd_models::maml::{Examples, Maml, MamlConfig, TaskBatch, TaskLoss};
 use ferrograd_nn::layers::activation::Activation;
@@ -776,6 +781,113 @@ impl MdnRnnStep {
 }
 
 workload!(MdnRnnStep, "mdnrnn_step");
+
+// ---------------------------------------------------------------------------
+// conditional density models (MAF, MDN)
+// ---------------------------------------------------------------------------
+
+const CDE_BATCH: usize = 256;
+
+/// The conditional banana batch of a `maf_step` / `mdn_step` dump: x `[256,
+/// 2]` and f `[256, 1]`.
+fn cde_batch(dump: &Dump) -> Result<(Var, Var)> {
+    Ok((
+        Var::constant(dump.batch_tensor("x", &[CDE_BATCH, 2])?),
+        Var::constant(dump.batch_tensor("f", &[CDE_BATCH, 1])?),
+    ))
+}
+
+/// `maf_step`: [`Maf`] with the default (anchor) settings — 5 MADE blocks of
+/// two 64-unit ReLU layers, k mod 2 degrees, reversal between blocks, α =
+/// 3·tanh(a/3) — on the dump's 256 banana rows, loss −mean log p(x | f),
+/// Adam 1e-3.
+pub struct MafStep {
+    model: Maf,
+    opt: Adam,
+    x: Var,
+    f: Var,
+}
+
+impl MafStep {
+    /// The workload from a `maf_step` dump (parameters only; the masks come
+    /// from the configuration).
+    pub fn from_dump(path: impl AsRef<Path>) -> Result<MafStep> {
+        let dump = Dump::load(path)?;
+        dump.expect_workload("maf_step")?;
+        let model = Maf::new(MafConfig::default(), 0)?;
+        model
+            .load_params(&dump.params)
+            .map_err(|e| dump.mismatch(format!("parameters: {e}")))?;
+        let opt = adam(model.params(), 1e-3)?;
+        let (x, f) = cde_batch(&dump)?;
+        Ok(MafStep { model, opt, x, f })
+    }
+
+    /// The loss at the current parameters.
+    pub fn loss(&self) -> Result<Var> {
+        Ok(self.model.log_prob(&self.x, &self.f)?.mean_all().neg())
+    }
+
+    /// One Adam step; returns the loss before it.
+    pub fn step(&mut self) -> Result<f32> {
+        self.opt.zero_grad();
+        let loss = self.loss()?;
+        loss.backward()?;
+        self.opt.step()?;
+        Ok(loss.item()?)
+    }
+
+    /// The flow.
+    pub fn model(&self) -> &Maf {
+        &self.model
+    }
+}
+
+workload!(MafStep, "maf_step");
+
+/// `mdn_step`: [`Mdn`] with [`MdnConfig::anchor`] (K = 5 full-covariance
+/// components, 64-64 tanh body, diag L = exp(r) exactly) on the dump's 256
+/// banana rows, loss −mean log p(x | f), Adam 1e-3.
+pub struct MdnStep {
+    model: Mdn,
+    opt: Adam,
+    x: Var,
+    f: Var,
+}
+
+impl MdnStep {
+    /// The workload from an `mdn_step` dump.
+    pub fn from_dump(path: impl AsRef<Path>) -> Result<MdnStep> {
+        let dump = Dump::load(path)?;
+        dump.expect_workload("mdn_step")?;
+        let model = Mdn::new(MdnConfig::anchor(), 0)?;
+        dump.load_into(&model)?;
+        let opt = adam(model.params(), 1e-3)?;
+        let (x, f) = cde_batch(&dump)?;
+        Ok(MdnStep { model, opt, x, f })
+    }
+
+    /// The loss at the current parameters.
+    pub fn loss(&self) -> Result<Var> {
+        Ok(self.model.log_prob(&self.x, &self.f)?.mean_all().neg())
+    }
+
+    /// One Adam step; returns the loss before it.
+    pub fn step(&mut self) -> Result<f32> {
+        self.opt.zero_grad();
+        let loss = self.loss()?;
+        loss.backward()?;
+        self.opt.step()?;
+        Ok(loss.item()?)
+    }
+
+    /// The mixture density network.
+    pub fn model(&self) -> &Mdn {
+        &self.model
+    }
+}
+
+workload!(MdnStep, "mdn_step");
 
 #[cfg(test)]
 mod tests {

@@ -12,7 +12,8 @@
 //! by far more than 1e-4.
 
 use ferrograd_benches::anchors::{
-    Dump, GradpenStep, MamlFoStep, MamlStep, MdnRnnStep, TransformerStep, Workload,
+    Dump, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep, TransformerStep,
+    Workload,
 };
 
 const REL_TOL: f64 = 1e-4;
@@ -77,4 +78,14 @@ fn transformer_step_reproduces_the_reference_losses() {
 #[test]
 fn mdnrnn_step_reproduces_the_reference_losses() {
     reproduces::<MdnRnnStep>();
+}
+
+#[test]
+fn maf_step_reproduces_the_reference_losses() {
+    reproduces::<MafStep>();
+}
+
+#[test]
+fn mdn_step_reproduces_the_reference_losses() {
+    reproduces::<MdnStep>();
 }
