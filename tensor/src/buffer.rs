@@ -48,9 +48,12 @@ impl Drop for Buffer {
 
 /// A vector of `n` values, all `value`, from the cache when one fits.
 pub(crate) fn filled(n: usize, value: f32) -> Vec<f32> {
-    let mut v = uninit_len(n);
-    v.fill(value);
-    v
+    #[cfg(feature = "std")]
+    if let Some(mut v) = cache::take(n) {
+        v.fill(value);
+        return v;
+    }
+    alloc::vec![value; n]
 }
 
 /// A vector of `n` zeros.
