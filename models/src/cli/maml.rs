@@ -229,6 +229,10 @@ fn classify(a: ClassifyArgs) -> Result<()> {
         cfg.ways, cfg.shots, r.tasks
     );
     println!("  MAML, {} steps:          {}", cfg.inner_steps, r.maml);
+    println!(
+        "  from scratch, {} steps:  {}",
+        cfg.inner_steps, r.scratch_same_steps
+    );
     println!("  from scratch, {} steps: {}", cfg.scratch_steps, r.scratch);
     Ok(())
 }

@@ -79,6 +79,8 @@ pub struct ClassifyReport {
     pub tasks: usize,
     /// MAML after `inner_steps` steps.
     pub maml: MeanCi,
+    /// From scratch after the same `inner_steps` steps.
+    pub scratch_same_steps: MeanCi,
     /// From scratch after `scratch_steps` steps.
     pub scratch: MeanCi,
     /// Training time in seconds.
@@ -184,10 +186,12 @@ pub fn run(cfg: &ClassifyConfig, out: &Path, quiet: bool) -> Result<ClassifyRepo
     let test = tasks(cfg, cfg.eval_tasks, &mut eval_rng);
     let maml = MeanCi::of(&accuracy(&m, &test, cfg.inner_steps)?);
     let scratch_model = learner(cfg, derive_seed(cfg.seed, "scratch init"))?;
+    let scratch_same_steps = MeanCi::of(&accuracy(&scratch_model, &test, cfg.inner_steps)?);
     let scratch = MeanCi::of(&accuracy(&scratch_model, &test, cfg.scratch_steps)?);
     let report = ClassifyReport {
         tasks: test.len(),
         maml,
+        scratch_same_steps,
         scratch,
         seconds,
     };
