@@ -33,7 +33,7 @@ impl Buffer {
 
 impl Clone for Buffer {
     fn clone(&self) -> Buffer {
-        let mut v = uninit_len(self.0.len());
+        let mut v = for_overwrite(self.0.len());
         v.copy_from_slice(&self.0);
         Buffer(v)
     }
@@ -64,7 +64,7 @@ pub(crate) fn zeros(n: usize) -> Vec<f32> {
 /// A vector of length `n` whose values are unspecified (but initialised):
 /// a cached buffer's old contents, or zeros. For outputs a kernel
 /// overwrites completely.
-pub(crate) fn uninit_len(n: usize) -> Vec<f32> {
+pub(crate) fn for_overwrite(n: usize) -> Vec<f32> {
     #[cfg(feature = "std")]
     if let Some(v) = cache::take(n) {
         return v;

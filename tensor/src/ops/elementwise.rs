@@ -19,14 +19,14 @@ macro_rules! binary_methods {
 impl Tensor {
     /// Applies an elementwise unary op.
     pub fn unary(&self, op: UnaryOp) -> Tensor {
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         unary::unary(op, self.data(), &mut out);
         Tensor::from_parts(out, *self.shape())
     }
 
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         unary::map(self.data(), &mut out, f);
         Tensor::from_parts(out, *self.shape())
     }
@@ -35,7 +35,7 @@ impl Tensor {
     pub fn binary(&self, op: BinaryOp, other: &Tensor) -> Result<Tensor> {
         let name = binary_name(op);
         let shape = Shape::broadcast(name, self.shape(), other.shape())?;
-        let mut out = crate::buffer::zeros(shape.numel());
+        let mut out = crate::buffer::for_overwrite(shape.numel());
         binary::binary(
             op,
             self.data(),
@@ -119,7 +119,7 @@ impl Tensor {
     pub fn select(cond: &Tensor, a: &Tensor, b: &Tensor) -> Result<Tensor> {
         let ab = Shape::broadcast("select", a.shape(), b.shape())?;
         let shape = Shape::broadcast("select", cond.shape(), &ab)?;
-        let mut out = crate::buffer::zeros(shape.numel());
+        let mut out = crate::buffer::for_overwrite(shape.numel());
         binary::select(
             cond.data(),
             cond.shape(),

@@ -29,7 +29,7 @@ impl Tensor {
             return Ok(self.clone());
         }
         let dims: Vec<usize> = perm.iter().map(|&p| self.dims()[p]).collect();
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         k::permute(self.data(), self.shape(), perm, &mut out);
         Ok(Tensor::from_parts(out, Shape::new(&dims)?))
     }
@@ -56,7 +56,7 @@ impl Tensor {
                 rhs: *shape,
             });
         }
-        let mut out = crate::buffer::zeros(shape.numel());
+        let mut out = crate::buffer::for_overwrite(shape.numel());
         binary::broadcast_to(self.data(), self.shape(), &mut out, shape);
         Ok(Tensor::from_parts(out, *shape))
     }
@@ -102,7 +102,7 @@ impl Tensor {
                 size: n,
             });
         }
-        let mut out = crate::buffer::zeros(outer * len * inner);
+        let mut out = crate::buffer::for_overwrite(outer * len * inner);
         k::narrow(self.data(), outer, n, inner, start, len, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, len)))
     }
@@ -119,7 +119,7 @@ impl Tensor {
                 size,
             });
         }
-        let mut out = crate::buffer::zeros(outer * size * inner);
+        let mut out = crate::buffer::for_overwrite(outer * size * inner);
         k::pad_axis(self.data(), outer, size, inner, start, len, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
     }
@@ -177,7 +177,7 @@ impl Tensor {
         }
         let (outer, _, inner) = axis_view(first.shape(), a);
         let total: usize = sizes.iter().sum();
-        let mut out = crate::buffer::zeros(outer * total * inner);
+        let mut out = crate::buffer::for_overwrite(outer * total * inner);
         let slices: Vec<&[f32]> = parts.iter().map(|p| p.data()).collect();
         k::concat(&slices, &sizes, outer, inner, &mut out);
         Ok(Tensor::from_parts(out, first.shape().with_dim(a, total)))
@@ -206,7 +206,7 @@ impl Tensor {
         let (outer, n, inner) = axis_view(self.shape(), a);
         Tensor::check_indices("index_select", idx.data(), n)?;
         let m = idx.data().len();
-        let mut out = crate::buffer::zeros(outer * m * inner);
+        let mut out = crate::buffer::for_overwrite(outer * m * inner);
         k::index_select(self.data(), outer, n, inner, idx.data(), &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, m)))
     }
@@ -249,7 +249,7 @@ impl Tensor {
         let (outer, n, inner) = axis_view(self.shape(), a);
         Tensor::check_indices("gather", idx.data(), n)?;
         let m = idx.dims()[a];
-        let mut out = crate::buffer::zeros(idx.data().len());
+        let mut out = crate::buffer::for_overwrite(idx.data().len());
         k::gather(self.data(), outer, n, inner, idx.data(), m, &mut out);
         Ok(Tensor::from_parts(out, *idx.shape()))
     }
@@ -280,7 +280,7 @@ impl Tensor {
             });
         }
         let d = self.dims();
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         k::triangle(
             self.data(),
             d[d.len() - 2],
@@ -315,7 +315,7 @@ impl Tensor {
         let mut dims = d[..d.len() - 2].to_vec();
         dims.push(r.min(c));
         let shape = Shape::new(&dims)?;
-        let mut out = crate::buffer::zeros(shape.numel());
+        let mut out = crate::buffer::for_overwrite(shape.numel());
         k::diagonal(self.data(), r, c, &mut out);
         Ok(Tensor::from_parts(out, shape))
     }
@@ -332,7 +332,7 @@ impl Tensor {
         let mut dims = self.dims().to_vec();
         dims.push(n);
         let shape = Shape::new(&dims)?;
-        let mut out = crate::buffer::zeros(shape.numel());
+        let mut out = crate::buffer::for_overwrite(shape.numel());
         k::diag_embed(self.data(), n, n, &mut out);
         Ok(Tensor::from_parts(out, shape))
     }

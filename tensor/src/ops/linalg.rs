@@ -59,7 +59,7 @@ impl Tensor {
         out_dims.extend([m, n]);
         let out_shape = Shape::new(&out_dims)?;
         // The kernel overwrites every output value.
-        let mut out = crate::buffer::uninit_len(out_shape.numel());
+        let mut out = crate::buffer::for_overwrite(out_shape.numel());
         let a_op = Operand::row_major(self.data(), ar, ac, trans_a);
         let b_op = Operand::row_major(other.data(), br, bc, trans_b);
         if sb.numel() == 1 && sa == batch_shape && !trans_a {
@@ -99,7 +99,7 @@ impl Tensor {
                 reason: alloc::format!("needs square matrices, got shape {}", self.shape()),
             });
         }
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         k::cholesky(self.data(), r, &mut out)
             .map_err(|(batch, pivot)| TensorError::NotPositiveDefinite { batch, pivot })?;
         Ok(Tensor::from_parts(out, *self.shape()))
@@ -127,7 +127,7 @@ impl Tensor {
             });
         }
         let stride = if ba == 1 { 0 } else { n * n };
-        let mut out = crate::buffer::zeros(rhs.numel());
+        let mut out = crate::buffer::for_overwrite(rhs.numel());
         k::triangular_solve(
             self.data(),
             stride,

@@ -63,7 +63,7 @@ impl Tensor {
                     reason: alloc::format!("axis {a} of shape {} is empty", self.shape()),
                 });
             }
-            let mut out = crate::buffer::zeros(outer * inner);
+            let mut out = crate::buffer::for_overwrite(outer * inner);
             kernel(cur.data(), outer, n, inner, &mut out);
             cur = Tensor::from_parts(out, cur.shape().with_dim(a, 1));
         }
@@ -168,7 +168,7 @@ impl Tensor {
     ) -> Result<Tensor> {
         let a = self.shape().axis(op, axis)?;
         let (outer, n, inner) = axis_view(self.shape(), a);
-        let mut out = crate::buffer::zeros(self.numel());
+        let mut out = crate::buffer::for_overwrite(self.numel());
         kernel(self.data(), outer, n, inner, &mut out);
         Ok(Tensor::from_parts(out, *self.shape()))
     }
