@@ -6,6 +6,8 @@
 pub mod data;
 pub mod maf;
 pub mod mdn;
+pub mod plots;
+pub mod train;
 
 use ferrograd_autograd::Var;
 use ferrograd_nn::{Module, OwnParams, ParamSource, Result};

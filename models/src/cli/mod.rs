@@ -1,6 +1,7 @@
 //! The `ferrograd` command line: argument parsing (clap) and dispatch. Every
 //! command returns a `Result`; `main` prints the error and exits non-zero.
 
+mod cde;
 mod maml;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,12 @@ pub enum Command {
         #[command(subcommand)]
         benchmark: maml::Benchmark,
     },
+    /// Conditional density estimation (MAF, full-covariance MDN).
+    Cde {
+        /// What to do.
+        #[command(subcommand)]
+        action: cde::CdeAction,
+    },
 }
 
 /// Parses the process arguments and runs the command.
@@ -30,5 +37,6 @@ pub fn run() -> ferrograd_nn::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Maml { benchmark } => maml::run(benchmark),
+        Command::Cde { action } => cde::run(action),
     }
 }
