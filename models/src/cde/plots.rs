@@ -57,7 +57,7 @@ fn quantile(sorted: &[f32], q: f64) -> f32 {
 /// The window showing `dataset` at feature `f`: the central 99% of 4,000
 /// ground-truth samples per coordinate, padded by 10%.
 pub fn window(dataset: Dataset, f: f32) -> Window {
-    let truth = dataset.sample_given(&[f; 4000], derive_seed(0x91_07, "window"));
+    let truth = dataset.sample_given(&[f; 4000], derive_seed(0x9107, "window"));
     let mut axes = [Vec::new(), Vec::new()];
     for row in truth.data().chunks_exact(2) {
         axes[0].push(row[0]);
