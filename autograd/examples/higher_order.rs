@@ -53,7 +53,7 @@ fn main() -> Result<()> {
         .collect();
     let x = Var::constant(Tensor::from_vec(xs, &[n, 1])?);
     let y = Var::constant(Tensor::from_vec(ys, &[n, 1])?);
-    let mut params = vec![
+    let mut params = [
         init(&mut rng, 32, 1),
         Tensor::zeros(&[32])?,
         init(&mut rng, 32, 32),

@@ -182,7 +182,7 @@ pub fn run(cfg: &ClassifyConfig, out: &Path, quiet: bool) -> Result<ClassifyRepo
     let mut ckpt = Checkpoint::from_module(&m.model);
     ckpt.set_json(META_CONFIG, cfg)?;
     ckpt.save(out.join("checkpoint.safetensors"))?;
-    let mut eval_rng = StdRng::seed_from_u64(0xC1A5_5E5);
+    let mut eval_rng = StdRng::seed_from_u64(0x0C1A_55E5);
     let test = tasks(cfg, cfg.eval_tasks, &mut eval_rng);
     let maml = MeanCi::of(&accuracy(&m, &test, cfg.inner_steps)?);
     let scratch_model = learner(cfg, derive_seed(cfg.seed, "scratch init"))?;
