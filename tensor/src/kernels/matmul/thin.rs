@@ -34,17 +34,21 @@ pub(super) unsafe fn thin<const FMA: bool>(
     ldc: usize,
 ) {
     debug_assert_eq!(b.cs, 1);
-    // SAFETY (all blocks below): every slice is a row segment of `b` or `c`
-    // inside the views the caller vouched for.
+    // SAFETY: callers pass `p < k`, `j0 + w <= n`: a row segment of `b`.
     let brow =
         |p: usize, j0: usize, w: usize| unsafe { core::slice::from_raw_parts(b.at(p, j0).ptr, w) };
+    // SAFETY: callers pass `i < m`, `p < k`: an element of `a`.
     let av = |i: usize, p: usize| unsafe { *a.at(i, p).ptr };
+    // SAFETY: callers pass `i < m`, `j0 + w <= n`: a row segment of `c`, used
+    // one at a time.
+    let crow = |i: usize, j0: usize, w: usize| unsafe {
+        core::slice::from_raw_parts_mut(c.add(i * ldc + j0), w)
+    };
     let mut j0 = 0;
     while j0 < n {
         let w = W.min(n - j0);
         for i in 0..m {
-            let crow = unsafe { core::slice::from_raw_parts_mut(c.add(i * ldc + j0), w) };
-            crow.fill(0.0);
+            crow(i, j0, w).fill(0.0);
         }
         let mut p = 0;
         while p + 4 <= k {
@@ -56,8 +60,8 @@ pub(super) unsafe fn thin<const FMA: bool>(
             );
             for i in 0..m {
                 let (x0, x1, x2, x3) = (av(i, p), av(i, p + 1), av(i, p + 2), av(i, p + 3));
-                let crow = unsafe { core::slice::from_raw_parts_mut(c.add(i * ldc + j0), w) };
-                for ((((o, &y0), &y1), &y2), &y3) in crow.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3)
+                let out = crow(i, j0, w);
+                for ((((o, &y0), &y1), &y2), &y3) in out.iter_mut().zip(b0).zip(b1).zip(b2).zip(b3)
                 {
                     let s = madd::<FMA>(x3, y3, madd::<FMA>(x2, y2, madd::<FMA>(x1, y1, x0 * y0)));
                     *o += s;
@@ -69,8 +73,7 @@ pub(super) unsafe fn thin<const FMA: bool>(
             let b0 = brow(p, j0, w);
             for i in 0..m {
                 let x0 = av(i, p);
-                let crow = unsafe { core::slice::from_raw_parts_mut(c.add(i * ldc + j0), w) };
-                for (o, &y0) in crow.iter_mut().zip(b0) {
+                for (o, &y0) in crow(i, j0, w).iter_mut().zip(b0) {
                     *o = madd::<FMA>(x0, y0, *o);
                 }
             }
