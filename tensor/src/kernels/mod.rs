@@ -11,3 +11,4 @@ pub mod matmul;
 pub mod reduce;
 pub mod simd;
 pub mod unary;
+pub mod vmath;

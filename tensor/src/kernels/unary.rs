@@ -1,10 +1,23 @@
 //! Elementwise unary kernels.
 //!
-//! Every function here is scalar `libm` code; [`map`] runs it over a slice,
-//! compiled for the active SIMD level (so LLVM vectorises what it can) and
-//! split across rayon threads for large inputs.
+//! [`apply`] is the scalar definition of every op, on `libm`; [`map`] runs a
+//! scalar function over a slice, compiled for the active SIMD level (so LLVM
+//! vectorises what it can) and split across rayon threads for large inputs.
+//!
+//! [`unary`] runs [`apply`] the same way, except for the transcendental ops
+//! listed by [`vmath::vectorised`] (exp, log, log1p, tanh, sigmoid, erf,
+//! GELU, SiLU, softplus): with the `std` feature on x86_64, when
+//! [`simd::active`] is [`Isa::Avx2Fma`] or [`Isa::Avx512`], those use the
+//! hand-vectorised polynomials of [`vmath`]: within 2 ulp of the correctly
+//! rounded result, as `libm` is (the composites up to the cancellation their
+//! formula has on either path, see [`vmath`]), with the same special values
+//! (±0, ±inf, NaN, overflow, underflow), but **not bit-identical** to `libm`.
+//! `simd::force(Some(Isa::Scalar))` restores `libm` everywhere; `no_std` builds (the microcontroller runtime) and other
+//! architectures always run the `libm` code of [`apply`], so host and device
+//! agree bit for bit on that path.
 
 use super::simd::{self, Isa};
+use super::vmath;
 
 /// The elementwise unary operations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -122,11 +135,16 @@ pub fn softplus(x: f32) -> f32 {
     m + libm::log1pf(libm::expf(-libm::fabsf(x)))
 }
 
-/// `out[i] = op(x[i])`.
+/// `out[i] = op(x[i])`: [`apply`], or the vectorised version of the active
+/// ISA for the ops [`vmath`] covers (see the module docs).
 ///
 /// # Panics
 /// If the slices differ in length.
 pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
+    let isa = simd::active();
+    if isa != Isa::Scalar && vmath::vectorised(op) {
+        return vectorised(op, isa, x, out);
+    }
     macro_rules! run {
         ($($name:ident),*) => {
             match op {
@@ -138,6 +156,25 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
         Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Square, Recip, Tanh, Sigmoid, Relu, GeluErf,
         GeluTanh, Silu, Softplus, Sin, Cos, Erf, Sign, Step
     )
+}
+
+/// [`vmath::eval`] over `x`, parallel when large.
+fn vectorised(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "unary: slice lengths differ");
+    #[cfg(feature = "std")]
+    if simd::worth_parallel(x.len() * 4) {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 14;
+        out.par_chunks_mut(CHUNK)
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|(o, i)| {
+                let done = vmath::eval(op, isa, i, o);
+                debug_assert!(done);
+            });
+        return;
+    }
+    let done = vmath::eval(op, isa, x, out);
+    debug_assert!(done);
 }
 
 /// `out[i] = f(x[i])`, vectorised for the active ISA and parallel when large.
@@ -212,13 +249,108 @@ mod tests {
         assert_eq!(apply(UnaryOp::Sigmoid, -200.0), 0.0);
     }
 
+    /// `map` runs the scalar closure on every ISA: bit-identical results.
     #[test]
-    fn every_isa_agrees_bit_for_bit() {
+    fn map_agrees_bit_for_bit() {
         let x: alloc::vec::Vec<f32> = (0..1000).map(|i| (i as f32 - 500.0) * 0.013).collect();
         let mut plain = alloc::vec![0.0; x.len()];
         let mut fast = alloc::vec![0.0; x.len()];
         map_plain(&x, &mut plain, &|v| apply(UnaryOp::GeluTanh, v));
-        unary(UnaryOp::GeluTanh, &x, &mut fast);
+        map(&x, &mut fast, |v| apply(UnaryOp::GeluTanh, v));
         assert_eq!(plain, fast);
+    }
+
+    const ALL: [UnaryOp; 21] = [
+        UnaryOp::Neg,
+        UnaryOp::Abs,
+        UnaryOp::Exp,
+        UnaryOp::Log,
+        UnaryOp::Log1p,
+        UnaryOp::Sqrt,
+        UnaryOp::Rsqrt,
+        UnaryOp::Square,
+        UnaryOp::Recip,
+        UnaryOp::Tanh,
+        UnaryOp::Sigmoid,
+        UnaryOp::Relu,
+        UnaryOp::GeluErf,
+        UnaryOp::GeluTanh,
+        UnaryOp::Silu,
+        UnaryOp::Softplus,
+        UnaryOp::Sin,
+        UnaryOp::Cos,
+        UnaryOp::Erf,
+        UnaryOp::Sign,
+        UnaryOp::Step,
+    ];
+
+    /// Inputs spanning the whole f32 range (every 65 537th bit pattern, so
+    /// both signs, subnormals, infinities and NaNs) plus hand-picked ones, in
+    /// a length that is not a multiple of 16 and large enough to go parallel.
+    fn sweep_inputs() -> alloc::vec::Vec<f32> {
+        let mut x: alloc::vec::Vec<f32> =
+            (0..=u32::MAX).step_by(65_537).map(f32::from_bits).collect();
+        x.extend([
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            88.72,
+            -103.97,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NAN,
+            f32::MIN_POSITIVE,
+            f32::MAX,
+            f32::MIN,
+        ]);
+        x.extend((0..100_003).map(|i| (i as f32 - 50_000.0) * 1e-3));
+        x
+    }
+
+    fn unary_vec(op: UnaryOp, x: &[f32]) -> alloc::vec::Vec<f32> {
+        let mut out = alloc::vec![0.0; x.len()];
+        unary(op, x, &mut out);
+        out
+    }
+
+    /// Under `force(Some(Isa::Scalar))` every op is plain `libm`, bit for bit.
+    /// The only test in this file that forces (`force` is process-wide); it
+    /// re-runs an op if another test file's forcing test changed the level
+    /// meanwhile.
+    #[test]
+    fn forced_scalar_is_libm_bit_for_bit() {
+        let x = sweep_inputs();
+        for op in ALL {
+            let want: alloc::vec::Vec<u32> = x.iter().map(|&v| apply(op, v).to_bits()).collect();
+            let got = loop {
+                simd::force(Some(Isa::Scalar));
+                let got = unary_vec(op, &x);
+                if simd::active() == Isa::Scalar {
+                    break got;
+                }
+            };
+            simd::force(None);
+            let got: alloc::vec::Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+            assert!(got == want, "{op:?} differs from libm under the scalar ISA");
+        }
+    }
+
+    /// Whatever the active ISA, `unary` agrees with `libm` to within a few
+    /// ulp on ordinary arguments (the precise bounds are checked in `vmath`).
+    #[test]
+    fn active_isa_close_to_libm() {
+        let x: alloc::vec::Vec<f32> = (0..4099).map(|i| (i as f32 - 2049.0) * 3e-3).collect();
+        for op in ALL {
+            let got = unary_vec(op, &x);
+            for (&v, &g) in x.iter().zip(&got) {
+                let w = apply(op, v);
+                let tol = 4.0 * f32::EPSILON * w.abs().max(1e-30) + 1e-6 * v.abs();
+                assert!(
+                    g == w || (g - w).abs() <= tol || (g.is_nan() && w.is_nan()),
+                    "{op:?}({v}) = {g}, libm {w}"
+                );
+            }
+        }
     }
 }
