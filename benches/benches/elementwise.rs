@@ -7,7 +7,11 @@ use std::hint::black_box;
 use std::time::Duration;
 
 fn filled(n: usize, seed: f32) -> Tensor {
-    Tensor::from_vec((0..n).map(|i| ((i as f32 + 1.0) * seed).sin()).collect(), &[n]).unwrap()
+    Tensor::from_vec(
+        (0..n).map(|i| ((i as f32 + 1.0) * seed).sin()).collect(),
+        &[n],
+    )
+    .unwrap()
 }
 
 fn elementwise(c: &mut Criterion) {
@@ -20,7 +24,9 @@ fn elementwise(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("add", label), &n, |bch, _| {
             bch.iter(|| black_box(a.add(&b).unwrap()))
         });
-        g.bench_with_input(BenchmarkId::new("exp", label), &n, |bch, _| bch.iter(|| black_box(a.exp())));
+        g.bench_with_input(BenchmarkId::new("exp", label), &n, |bch, _| {
+            bch.iter(|| black_box(a.exp()))
+        });
     }
     g.finish();
 }

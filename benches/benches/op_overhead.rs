@@ -28,19 +28,27 @@ fn op_overhead(c: &mut Criterion) {
     for (label, dims) in [("1x1", [1, 1]), ("64x64", [64, 64])] {
         let a = Var::param(Tensor::ones(&dims).unwrap());
         let b = Var::param(Tensor::ones(&dims).unwrap());
-        g.bench_with_input(BenchmarkId::new("add_chain_1000", label), &dims, |bch, _| {
-            bch.iter(|| chain(&a, &b));
-            assert_eq!(b.grad().unwrap().data()[0], CHAIN as f32);
-        });
+        g.bench_with_input(
+            BenchmarkId::new("add_chain_1000", label),
+            &dims,
+            |bch, _| {
+                bch.iter(|| chain(&a, &b));
+                assert_eq!(b.grad().unwrap().data()[0], CHAIN as f32);
+            },
+        );
         let x = Var::param(Tensor::ones(&dims).unwrap());
-        g.bench_with_input(BenchmarkId::new("square_sum_round_trip", label), &dims, |bch, _| {
-            bch.iter(|| {
-                x.zero_grad();
-                let y = x.mul(&x).unwrap().sum_all();
-                y.backward().unwrap();
-                black_box(x.grad())
-            })
-        });
+        g.bench_with_input(
+            BenchmarkId::new("square_sum_round_trip", label),
+            &dims,
+            |bch, _| {
+                bch.iter(|| {
+                    x.zero_grad();
+                    let y = x.mul(&x).unwrap().sum_all();
+                    y.backward().unwrap();
+                    black_box(x.grad())
+                })
+            },
+        );
     }
     g.finish();
 }

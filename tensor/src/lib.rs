@@ -4,8 +4,10 @@
 //! framework on the host and the inference runtime on a microcontroller. The
 //! default `std` feature adds rayon parallelism for large problems and
 //! run-time SIMD dispatch on x86_64 (AVX-512F, else AVX2+FMA, else scalar).
-//! Transcendental functions come from `libm` on every target, so host and
-//! device round the same way.
+//! On the scalar path (every `no_std` build and every non-x86 target)
+//! transcendental functions come from `libm`, so a microcontroller and the
+//! host's scalar path agree bit for bit; the SIMD paths use
+//! [`kernels::vmath`], within 2 ulp of the correctly rounded result.
 //!
 //! * [`kernels`]: plain functions over slices (`&[f32]`, `&mut [f32]`).
 //! * [`Tensor`]: an owned, contiguous, row-major f32 buffer plus a [`Shape`];

@@ -1,8 +1,8 @@
 //! Elementwise binary kernels with NumPy broadcasting, and `where`/select.
 
+use super::simd;
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::simd::Isa;
-use super::simd;
 use crate::Shape;
 
 /// The elementwise binary operations. Comparisons produce masks of 1.0 and 0.0.
