@@ -797,18 +797,49 @@ fn cde_batch(dump: &Dump) -> Result<(Var, Var)> {
     ))
 }
 
-/// `maf_step`: [`Maf`] with the default (anchor) settings — 5 MADE blocks of
-/// two 64-unit ReLU layers, k mod 2 degrees, reversal between blocks, α =
-/// 3·tanh(a/3) — on the dump's 256 banana rows, loss −mean log p(x | f),
-/// Adam 1e-3.
-pub struct MafStep {
-    model: Maf,
+/// One training step of a conditional density model on the dump's 256
+/// banana rows: loss −mean log p(x | f), Adam 1e-3. [`MafStep`] and
+/// [`MdnStep`] are its two anchor workloads.
+pub struct CdeStep<M: ConditionalDensity> {
+    model: M,
     opt: Adam,
     x: Var,
     f: Var,
 }
 
-impl MafStep {
+impl<M: ConditionalDensity> CdeStep<M> {
+    fn new(model: M, dump: &Dump) -> Result<CdeStep<M>> {
+        let opt = adam(model.params(), 1e-3)?;
+        let (x, f) = cde_batch(dump)?;
+        Ok(CdeStep { model, opt, x, f })
+    }
+
+    /// The loss at the current parameters.
+    pub fn loss(&self) -> Result<Var> {
+        Ok(self.model.log_prob(&self.x, &self.f)?.mean_all().neg())
+    }
+
+    /// One Adam step; returns the loss before it.
+    pub fn step(&mut self) -> Result<f32> {
+        self.opt.zero_grad();
+        let loss = self.loss()?;
+        loss.backward()?;
+        self.opt.step()?;
+        Ok(loss.item()?)
+    }
+
+    /// The model.
+    pub fn model(&self) -> &M {
+        &self.model
+    }
+}
+
+/// `maf_step`: [`Maf`] with the default (anchor) settings — 5 MADE blocks of
+/// two 64-unit ReLU layers, k mod 2 degrees, reversal between blocks, α =
+/// 3·tanh(a/3).
+pub type MafStep = CdeStep<Maf>;
+
+impl CdeStep<Maf> {
     /// The workload from a `maf_step` dump (parameters only; the masks come
     /// from the configuration).
     pub fn from_dump(path: impl AsRef<Path>) -> Result<MafStep> {
@@ -818,72 +849,24 @@ impl MafStep {
         model
             .load_params(&dump.params)
             .map_err(|e| dump.mismatch(format!("parameters: {e}")))?;
-        let opt = adam(model.params(), 1e-3)?;
-        let (x, f) = cde_batch(&dump)?;
-        Ok(MafStep { model, opt, x, f })
-    }
-
-    /// The loss at the current parameters.
-    pub fn loss(&self) -> Result<Var> {
-        Ok(self.model.log_prob(&self.x, &self.f)?.mean_all().neg())
-    }
-
-    /// One Adam step; returns the loss before it.
-    pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
-        let loss = self.loss()?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
-    }
-
-    /// The flow.
-    pub fn model(&self) -> &Maf {
-        &self.model
+        CdeStep::new(model, &dump)
     }
 }
 
 workload!(MafStep, "maf_step");
 
 /// `mdn_step`: [`Mdn`] with [`MdnConfig::anchor`] (K = 5 full-covariance
-/// components, 64-64 tanh body, diag L = exp(r) exactly) on the dump's 256
-/// banana rows, loss −mean log p(x | f), Adam 1e-3.
-pub struct MdnStep {
-    model: Mdn,
-    opt: Adam,
-    x: Var,
-    f: Var,
-}
+/// components, 64-64 tanh body, diag L = exp(r) exactly).
+pub type MdnStep = CdeStep<Mdn>;
 
-impl MdnStep {
+impl CdeStep<Mdn> {
     /// The workload from an `mdn_step` dump.
     pub fn from_dump(path: impl AsRef<Path>) -> Result<MdnStep> {
         let dump = Dump::load(path)?;
         dump.expect_workload("mdn_step")?;
         let model = Mdn::new(MdnConfig::anchor(), 0)?;
         dump.load_into(&model)?;
-        let opt = adam(model.params(), 1e-3)?;
-        let (x, f) = cde_batch(&dump)?;
-        Ok(MdnStep { model, opt, x, f })
-    }
-
-    /// The loss at the current parameters.
-    pub fn loss(&self) -> Result<Var> {
-        Ok(self.model.log_prob(&self.x, &self.f)?.mean_all().neg())
-    }
-
-    /// One Adam step; returns the loss before it.
-    pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
-        let loss = self.loss()?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
-    }
-
-    /// The mixture density network.
-    pub fn model(&self) -> &Mdn {
-        &self.model
+        CdeStep::new(model, &dump)
     }
 }
 
