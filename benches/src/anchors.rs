@@ -359,6 +359,15 @@ macro_rules! workload {
     };
 }
 
+/// Back-propagates `loss` into freshly cleared gradients, takes one
+/// optimizer step, and returns the loss's value (from before the step).
+fn optimizer_step(opt: &mut dyn Optimizer, loss: &Var) -> Result<f32> {
+    opt.zero_grad();
+    loss.backward()?;
+    opt.step()?;
+    Ok(loss.item()?)
+}
+
 fn adam(params: Vec<Param>, lr: f64) -> Result<Adam> {
     Ok(Adam::new(
         params,
@@ -429,11 +438,8 @@ impl MamlStep {
 
     /// One meta-update; returns the meta-loss before it.
     pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
         let loss = self.maml.meta_loss(&self.tasks)?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
+        optimizer_step(&mut self.opt, &loss)
     }
 
     /// The meta-learner (its model holds the current parameters).
@@ -521,11 +527,8 @@ impl GradpenStep {
 
     /// One Adam step; returns the loss before it.
     pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
         let loss = self.loss()?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
+        optimizer_step(&mut self.opt, &loss)
     }
 
     /// The network.
@@ -636,11 +639,8 @@ impl TransformerStep {
 
     /// One AdamW step; returns the loss before it.
     pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
         let loss = self.loss()?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
+        optimizer_step(&mut self.opt, &loss)
     }
 
     /// The model.
@@ -821,11 +821,8 @@ impl<M: ConditionalDensity> CdeStep<M> {
 
     /// One Adam step; returns the loss before it.
     pub fn step(&mut self) -> Result<f32> {
-        self.opt.zero_grad();
         let loss = self.loss()?;
-        loss.backward()?;
-        self.opt.step()?;
-        Ok(loss.item()?)
+        optimizer_step(&mut self.opt, &loss)
     }
 
     /// The model.
