@@ -119,26 +119,41 @@ pub fn argmin_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [u
 /// An empty axis gives −∞; an all −∞ slice gives −∞.
 pub fn logsumexp_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
     check(x, outer, n, inner, out.len(), outer * inner);
-    if n == 0 {
-        out.fill(f32::NEG_INFINITY);
-        return;
-    }
-    let mut m = vec![0.0; outer * inner];
-    max_axis(x, outer, n, inner, &mut m);
     for o in 0..outer {
         for i in 0..inner {
-            let mx = m[o * inner + i];
-            if !mx.is_finite() {
-                out[o * inner + i] = mx;
-                continue;
-            }
-            let mut s = 0.0;
-            for j in 0..n {
-                s += libm::expf(x[(o * n + j) * inner + i] - mx);
-            }
-            out[o * inner + i] = mx + libm::logf(s);
+            out[o * inner + i] = logsumexp_strided(x, o * n * inner + i, n, inner);
         }
     }
+}
+
+/// `log Σ_j exp(x[j])` of a contiguous slice, computed stably like
+/// [`logsumexp_axis`] (same order of operations, so the same bits) and
+/// without allocating: the form the embedded runtime calls.
+pub fn logsumexp_slice(x: &[f32]) -> f32 {
+    logsumexp_strided(x, 0, x.len(), 1)
+}
+
+/// `log Σ_{j<n} exp(x[start + j·stride])`: −∞ for `n = 0`; a non-finite
+/// maximum (NaN, +∞, or −∞ for an all −∞ slice) is returned as is.
+fn logsumexp_strided(x: &[f32], start: usize, n: usize, stride: usize) -> f32 {
+    if n == 0 {
+        return f32::NEG_INFINITY;
+    }
+    let mut mx = x[start];
+    for j in 1..n {
+        let v = x[start + j * stride];
+        if v > mx || (v.is_nan() && !mx.is_nan()) {
+            mx = v;
+        }
+    }
+    if !mx.is_finite() {
+        return mx;
+    }
+    let mut s = 0.0;
+    for j in 0..n {
+        s += libm::expf(x[start + j * stride] - mx);
+    }
+    mx + libm::logf(s)
 }
 
 /// Softmax along the axis: `out[o, j, i] = exp(x[o, j, i] − m) / Σ_j exp(x[o, j, i] − m)`
@@ -186,6 +201,20 @@ pub fn log_softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &m
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn logsumexp_slice_matches_the_axis_kernel() {
+        let x = [0.5, -3.0, 2.25, 7.0, -1.0, 0.0];
+        let mut rows = [0.0; 2];
+        logsumexp_axis(&x, 2, 3, 1, &mut rows);
+        assert_eq!(rows[0].to_bits(), logsumexp_slice(&x[..3]).to_bits());
+        assert_eq!(rows[1].to_bits(), logsumexp_slice(&x[3..]).to_bits());
+        let want = (0.5f64.exp() + (-3.0f64).exp() + 2.25f64.exp()).ln();
+        assert!((rows[0] as f64 - want).abs() < 1e-6);
+        assert_eq!(logsumexp_slice(&[]), f32::NEG_INFINITY);
+        assert_eq!(logsumexp_slice(&[f32::NEG_INFINITY; 2]), f32::NEG_INFINITY);
+        assert!(logsumexp_slice(&[1.0, f32::NAN]).is_nan());
+    }
 
     #[test]
     fn sums_along_each_axis() {

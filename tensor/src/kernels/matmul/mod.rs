@@ -126,23 +126,8 @@ pub fn matmul(
     b: Operand<'_>,
     c: &mut [f32],
 ) {
-    assert_eq!(c.len(), batch * m * n, "matmul: output length");
-    if c.is_empty() {
+    let Some(p) = Problem::new(batch, m, n, k, a, b, c) else {
         return;
-    }
-    if k == 0 {
-        c.fill(0.0);
-        return;
-    }
-    a.check("a", batch, m, k);
-    b.check("b", batch, k, n);
-    let p = Problem {
-        batch,
-        m,
-        n,
-        k,
-        a,
-        b,
     };
     match simd::active() {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
@@ -151,6 +136,44 @@ pub fn matmul(
         Isa::Avx2Fma => run::<avx2::Avx2>(&p, c, Plan::Auto),
         _ => run::<scalar::Scalar>(&p, c, Plan::Auto),
     }
+}
+
+/// [`matmul`] on the portable scalar micro-kernel, on the calling thread,
+/// whatever the features and the CPU: the code every target runs without
+/// `std`, so the results are the same bits on every target (no FMA, one
+/// fixed order of additions per output element). The embedded runtime
+/// (`ferrograd-esp`) computes with it.
+///
+/// Allocates nothing when `b`'s columns are contiguous (`col_stride == 1`)
+/// and the product is small (`m < 4`, `m ≤ 8`, `n ≤ 4` or `k·n ≤ 40 000`:
+/// the thin and direct paths); larger ones pack into a heap buffer.
+///
+/// # Panics
+/// As [`matmul`].
+///
+/// ```
+/// use ferrograd_tensor::kernels::matmul::{matmul_portable, Operand};
+/// let a = [1.0, 2.0]; // 1 × 2
+/// let b = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]; // 2 × 3
+/// let mut c = [0.0; 3];
+/// matmul_portable(1, 1, 3, 2, Operand::row_major(&a, 1, 2, false),
+///                 Operand::row_major(&b, 2, 3, false), &mut c);
+/// assert_eq!(c, [9.0, 12.0, 15.0]);
+/// ```
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_portable(
+    batch: usize,
+    m: usize,
+    n: usize,
+    k: usize,
+    a: Operand<'_>,
+    b: Operand<'_>,
+    c: &mut [f32],
+) {
+    let Some(p) = Problem::new(batch, m, n, k, a, b, c) else {
+        return;
+    };
+    run::<scalar::Scalar>(&p, c, Plan::Serial);
 }
 
 /// A validated call of [`matmul`] (non-empty, `k > 0`, views in bounds).
@@ -163,10 +186,47 @@ struct Problem<'a> {
     b: Operand<'a>,
 }
 
+impl<'a> Problem<'a> {
+    /// Checks the lengths and views (panicking as [`matmul`] documents);
+    /// `None` when nothing is left to compute (`c` empty, or `k = 0` and `c`
+    /// zeroed).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        batch: usize,
+        m: usize,
+        n: usize,
+        k: usize,
+        a: Operand<'a>,
+        b: Operand<'a>,
+        c: &mut [f32],
+    ) -> Option<Problem<'a>> {
+        assert_eq!(c.len(), batch * m * n, "matmul: output length");
+        if c.is_empty() {
+            return None;
+        }
+        if k == 0 {
+            c.fill(0.0);
+            return None;
+        }
+        a.check("a", batch, m, k);
+        b.check("b", batch, k, n);
+        Some(Problem {
+            batch,
+            m,
+            n,
+            k,
+            a,
+            b,
+        })
+    }
+}
+
 /// How to run a problem: chosen by size, or pinned (for tests).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Plan {
     Auto,
+    /// The automatic path on one thread.
+    Serial,
     #[cfg_attr(not(test), allow(dead_code))]
     Pinned {
         path: Path,
@@ -363,7 +423,7 @@ fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
     let per = m * n;
     let product = |bi: usize, cb: &mut [f32], threads: usize| {
         let path = match plan {
-            Plan::Auto => choose::<K>(m, n, k, p.b.col_stride == 1),
+            Plan::Auto | Plan::Serial => choose::<K>(m, n, k, p.b.col_stride == 1),
             Plan::Pinned {
                 path: Path::Thin, ..
             } if p.b.col_stride != 1 => Path::Direct,
@@ -387,6 +447,7 @@ fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
                 .saturating_mul(n)
                 .saturating_mul(k),
         ),
+        Plan::Serial => 1,
         Plan::Pinned { threads, .. } => threads,
     };
     #[cfg(feature = "std")]
@@ -410,7 +471,7 @@ fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
     }
     let inner = match plan {
         Plan::Auto if threads > 1 => threads_for(per.saturating_mul(k)),
-        Plan::Auto => 1,
+        Plan::Auto | Plan::Serial => 1,
         Plan::Pinned { threads, .. } => threads,
     };
     for (bi, cb) in c.chunks_mut(per).enumerate() {
@@ -625,8 +686,12 @@ mod scratch {
 
     /// Calls `f` with a pointer to `len` writable floats, 64-byte aligned.
     /// With `std` the buffer is kept per thread and reused; a nested use of
-    /// the same slot just gets a fresh one.
+    /// the same slot just gets a fresh one. `len = 0` allocates nothing
+    /// (`f` gets a dangling pointer it must not use).
     pub(super) fn with<R>(slot: Slot, len: usize, f: impl FnOnce(*mut f32) -> R) -> R {
+        if len == 0 {
+            return f(core::ptr::NonNull::<f32>::dangling().as_ptr());
+        }
         #[cfg(feature = "std")]
         let mut v = BUFFERS.with(|b| b[slot.0].take());
         #[cfg(not(feature = "std"))]

@@ -302,3 +302,30 @@ fn view_past_slice_panics() {
         &mut c,
     );
 }
+
+/// The portable entry point equals the dispatched one with the scalar kernel
+/// forced, bit for bit, and is right against the f64 reference.
+#[test]
+fn portable_matches_forced_scalar() {
+    for (batch, m, n, k) in [(1, 1, 37, 33), (1, 1, 4, 0), (3, 5, 2, 9), (1, 10, 70, 80)] {
+        for (ta, tb) in [(false, false), (true, false), (false, true)] {
+            let ad = fill(batch * m * k, 3);
+            let bd = fill(batch * k * n, 4);
+            let (ar, ac) = if ta { (k, m) } else { (m, k) };
+            let (br, bc) = if tb { (n, k) } else { (k, n) };
+            let a = Operand::row_major(&ad, ar, ac, ta);
+            let b = Operand::row_major(&bd, br, bc, tb);
+            let mut portable = alloc::vec![f32::NAN; batch * m * n];
+            matmul_portable(batch, m, n, k, a, b, &mut portable);
+            simd::force(Some(Isa::Scalar));
+            let mut scalar = alloc::vec![f32::NAN; batch * m * n];
+            matmul(batch, m, n, k, a, b, &mut scalar);
+            simd::force(None);
+            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&portable), bits(&scalar), "{batch}×{m}×{n}×{k}");
+            if k > 0 {
+                check(batch, m, n, k, a, b, &portable, "portable");
+            }
+        }
+    }
+}
