@@ -1,0 +1,94 @@
+//! Any exported model, by the kind its blob declares.
+
+use crate::format::{self, Kind};
+use crate::{Error, Maf, Mdn, Mlp};
+
+/// A model of any kind, read from a blob ([`Model::from_bytes`] dispatches
+/// on the kind in the header).
+#[derive(Clone, Copy, Debug)]
+pub enum Model<'a> {
+    /// A plain MLP.
+    Mlp(Mlp<'a>),
+    /// A masked autoregressive flow.
+    Maf(Maf<'a>),
+    /// A mixture density network.
+    Mdn(Mdn<'a>),
+}
+
+impl<'a> Model<'a> {
+    /// Reads a blob of any kind, checking everything.
+    pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
+        Ok(match format::parse(bytes)?.kind {
+            Kind::Mlp => Model::Mlp(Mlp::from_bytes(bytes)?),
+            Kind::Maf => Model::Maf(Maf::from_bytes(bytes)?),
+            Kind::Mdn => Model::Mdn(Mdn::from_bytes(bytes)?),
+        })
+    }
+
+    /// The kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Model::Mlp(_) => Kind::Mlp,
+            Model::Maf(_) => Kind::Maf,
+            Model::Mdn(_) => Kind::Mdn,
+        }
+    }
+
+    /// f32s of scratch the model's calls need.
+    pub fn scratch_len(&self) -> usize {
+        match self {
+            Model::Mlp(m) => m.scratch_len(),
+            Model::Maf(m) => m.scratch_len(),
+            Model::Mdn(m) => m.scratch_len(),
+        }
+    }
+
+    /// Width of x for a density (MAF, MDN), of the input for an MLP.
+    pub fn dim(&self) -> usize {
+        match self {
+            Model::Mlp(m) => m.inputs(),
+            Model::Maf(m) => m.dim(),
+            Model::Mdn(m) => m.dim(),
+        }
+    }
+
+    /// Width of the features for a density, of the output for an MLP.
+    pub fn features(&self) -> usize {
+        match self {
+            Model::Mlp(m) => m.outputs(),
+            Model::Maf(m) => m.features(),
+            Model::Mdn(m) => m.features(),
+        }
+    }
+
+    /// log p(x | features) of a density; [`Error::WrongKind`] for an MLP.
+    pub fn log_prob(&self, x: &[f32], features: &[f32], scratch: &mut [f32]) -> Result<f32, Error> {
+        match self {
+            Model::Maf(m) => m.log_prob(x, features, scratch),
+            Model::Mdn(m) => m.log_prob(x, features, scratch),
+            Model::Mlp(_) => Err(Error::WrongKind {
+                expected: Kind::Maf,
+                found: Kind::Mlp,
+            }),
+        }
+    }
+
+    /// Seeded samples of a density; [`Error::WrongKind`] for an MLP.
+    pub fn sample(
+        &self,
+        features: &[f32],
+        n: usize,
+        out: &mut [f32],
+        seed: u64,
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        match self {
+            Model::Maf(m) => m.sample(features, n, out, seed, scratch),
+            Model::Mdn(m) => m.sample(features, n, out, seed, scratch),
+            Model::Mlp(_) => Err(Error::WrongKind {
+                expected: Kind::Maf,
+                found: Kind::Mlp,
+            }),
+        }
+    }
+}
