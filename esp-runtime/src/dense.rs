@@ -43,7 +43,9 @@ impl<'a> DenseStack<'a> {
         floats: &mut Floats<'a>,
     ) -> Result<DenseStack<'a>, Error> {
         if layers == 0 {
-            return Err(Error::Inconsistent("a dense stack needs at least one layer"));
+            return Err(Error::Inconsistent(
+                "a dense stack needs at least one layer",
+            ));
         }
         let widths = words.take(add(layers, 1)?)?;
         let mut widest = 0;

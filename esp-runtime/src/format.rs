@@ -106,7 +106,10 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 fn announced_len(words: u32, payload: u32) -> Option<usize> {
     let w = usize::try_from(words).ok()?.checked_mul(4)?;
     let p = usize::try_from(payload).ok()?.checked_mul(4)?;
-    PREAMBLE.checked_add(w)?.checked_add(p)?.checked_add(TRAILER)
+    PREAMBLE
+        .checked_add(w)?
+        .checked_add(p)?
+        .checked_add(TRAILER)
 }
 
 /// Checks the framing of `bytes` and splits it into header words and payload.

@@ -38,7 +38,9 @@
 #![warn(missing_docs)]
 
 #[cfg(target_endian = "big")]
-compile_error!("ferrograd-esp reads little-endian blobs in place: big-endian targets are not supported");
+compile_error!(
+    "ferrograd-esp reads little-endian blobs in place: big-endian targets are not supported"
+);
 
 #[cfg(feature = "alloc")]
 extern crate alloc;

@@ -94,7 +94,9 @@ impl<'a> Maf<'a> {
                 ));
             }
             if l + 1 == n_layers && width != mul(2, dim)? {
-                return Err(Error::Inconsistent("MADE output layer must have 2·dim units"));
+                return Err(Error::Inconsistent(
+                    "MADE output layer must have 2·dim units",
+                ));
             }
             per_flow = add(per_flow, add(weights, width)?)?;
             widest = widest.max(width);

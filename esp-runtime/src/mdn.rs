@@ -68,7 +68,9 @@ impl<'a> Mdn<'a> {
             return Err(Error::Inconsistent("MDN min_diag must be finite and >= 0"));
         }
         if diag == DiagTransform::Softplus && min_diag == 0.0 {
-            return Err(Error::Inconsistent("the softplus diagonal needs min_diag > 0"));
+            return Err(Error::Inconsistent(
+                "the softplus diagonal needs min_diag > 0",
+            ));
         }
         if capped && !cap.is_finite() {
             return Err(Error::Inconsistent("MDN cap must be finite"));
@@ -208,7 +210,10 @@ impl<'a> Mdn<'a> {
             }
             self.cholesky(head, best.0, chol, tmp);
             triangular_solve(chol, 0, eps, d, 1, true, true, false, row);
-            for (v, m) in row.iter_mut().zip(&head[k + best.0 * d..k + (best.0 + 1) * d]) {
+            for (v, m) in row
+                .iter_mut()
+                .zip(&head[k + best.0 * d..k + (best.0 + 1) * d])
+            {
                 *v += m;
             }
         }

@@ -4,5 +4,6 @@
 
 pub mod cde;
 pub mod cli;
+pub mod export;
 pub mod maml;
 pub mod plot;

@@ -2,6 +2,7 @@
 //! command returns a `Result`; `main` prints the error and exits non-zero.
 
 mod cde;
+mod export;
 mod maml;
 
 use clap::{Parser, Subcommand};
@@ -30,6 +31,9 @@ pub enum Command {
         #[command(subcommand)]
         action: cde::CdeAction,
     },
+    /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
+    /// a Rust source file and a C header.
+    Export(export::ExportArgs),
 }
 
 /// Parses the process arguments and runs the command.
@@ -38,5 +42,6 @@ pub fn run() -> ferrograd_nn::Result<()> {
     match cli.command {
         Command::Maml { benchmark } => maml::run(benchmark),
         Command::Cde { action } => cde::run(action),
+        Command::Export(args) => export::run(args),
     }
 }

@@ -1,0 +1,320 @@
+//! `ferrograd export`: a trained checkpoint as a blob for the embedded
+//! runtime (`ferrograd-esp`), a Rust source file and a C header.
+//!
+//! | checkpoint | exported as |
+//! |---|---|
+//! | `cde train --model maf` | MAF (MADE weights the masks zero are left out) |
+//! | `cde train --model mdn` | MDN |
+//! | `maml sinusoid train` (and any state dict of one chain of `P.{i}.weight/bias` layers) | MLP |
+//!
+//! For NAME (default: the kind, `maf`, `mdn` or `mlp`) the output folder gets
+//! `NAME.bin` (the blob), `NAME.rs` (`pub static NAME_BLOB: &[u8]`, 4-byte
+//! aligned, for `include!`) and `NAME.h` (the C ABI declarations and
+//! `static const uint8_t NAME_blob[]`), each written atomically.
+
+use crate::cde::maf::Maf;
+use crate::cde::mdn::{DiagTransform, Mdn};
+use crate::cde::train::{self, CdeModel};
+use ferrograd_esp::export::{self as enc, DenseLayer, MadeLayer, MafSpec, MdnSpec};
+use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag};
+use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::layers::activation::Activation;
+use ferrograd_nn::{Error, Module, Result};
+use ferrograd_tensor::Tensor;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// What [`export_checkpoint`] wrote.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExportSummary {
+    /// `maf`, `mdn` or `mlp`.
+    pub kind: String,
+    /// Bytes of the blob.
+    pub blob_bytes: usize,
+    /// f32s of scratch the runtime needs for this model.
+    pub scratch_floats: usize,
+    /// The files written.
+    pub files: Vec<PathBuf>,
+}
+
+fn esp_activation(a: Activation) -> EspActivation {
+    match a {
+        Activation::Relu => EspActivation::Relu,
+        Activation::Gelu => EspActivation::Gelu,
+        Activation::GeluTanh => EspActivation::GeluTanh,
+        Activation::Silu => EspActivation::Silu,
+        Activation::Tanh => EspActivation::Tanh,
+        Activation::Sigmoid => EspActivation::Sigmoid,
+        Activation::Softplus => EspActivation::Softplus,
+        Activation::Identity => EspActivation::Identity,
+    }
+}
+
+fn encode_error(e: enc::ExportError) -> Error {
+    Error::Config(format!("export: {e}"))
+}
+
+/// The blob of a trained MAF.
+pub fn maf_blob(maf: &Maf) -> Result<Vec<u8>> {
+    let cfg = maf.config();
+    let values: Vec<Vec<(Tensor, Tensor, Tensor)>> = maf
+        .blocks
+        .iter()
+        .map(|block| {
+            block
+                .net
+                .iter()
+                .map(|l| {
+                    let bias = l
+                        .bias
+                        .as_ref()
+                        .map_or_else(|| Tensor::zeros(&[l.weight.dims()[0]]), |b| Ok(b.value()))?;
+                    Ok((l.weight.value(), bias, l.mask.value()))
+                })
+                .collect::<Result<Vec<_>>>()
+        })
+        .collect::<Result<_>>()?;
+    let blocks = values
+        .iter()
+        .map(|layers| {
+            layers
+                .iter()
+                .map(|(w, b, m)| MadeLayer {
+                    rows: w.dims()[0],
+                    cols: w.dims()[1],
+                    weight: w.data(),
+                    bias: b.data(),
+                    mask: m.data(),
+                })
+                .collect()
+        })
+        .collect();
+    let perms = (1..cfg.flows)
+        .map(|i| {
+            maf.permutation(i)
+                .map(<[usize]>::to_vec)
+                .unwrap_or_default()
+        })
+        .collect();
+    enc::encode_maf(&MafSpec {
+        dim: cfg.dim,
+        features: cfg.features,
+        activation: esp_activation(cfg.activation),
+        log_scale_bound: cfg.log_scale_bound,
+        blocks,
+        perms,
+    })
+    .map_err(encode_error)
+}
+
+/// The blob of a trained MDN.
+pub fn mdn_blob(mdn: &Mdn) -> Result<Vec<u8>> {
+    let cfg = mdn.config();
+    let state = mdn.state_dict();
+    let mut names: Vec<String> = (0..cfg.hidden.len())
+        .map(|i| format!("body.{}", 2 * i))
+        .collect();
+    names.push("head".into());
+    let tensors = linear_tensors(&state, &names)?;
+    enc::encode_mdn(&MdnSpec {
+        features: cfg.features,
+        dim: cfg.dim,
+        components: cfg.components,
+        activation: esp_activation(cfg.activation),
+        diag: match cfg.diag {
+            DiagTransform::Exp => EspDiag::Exp,
+            DiagTransform::Softplus => EspDiag::Softplus,
+        },
+        min_diag: cfg.min_diag,
+        max_raw_diag: cfg.max_raw_diag,
+        layers: dense_layers(&tensors),
+    })
+    .map_err(encode_error)
+}
+
+/// The blob of an MLP given by the linear layers `names[i].weight/bias` of
+/// `state`, `activation` after every layer but the last.
+pub fn mlp_blob(
+    state: &BTreeMap<String, Tensor>,
+    names: &[String],
+    activation: Activation,
+) -> Result<Vec<u8>> {
+    let tensors = linear_tensors(state, names)?;
+    enc::encode_mlp(esp_activation(activation), &dense_layers(&tensors)).map_err(encode_error)
+}
+
+/// `(weight, bias)` of each named linear layer (a missing bias is zeros).
+fn linear_tensors(
+    state: &BTreeMap<String, Tensor>,
+    names: &[String],
+) -> Result<Vec<(Tensor, Tensor)>> {
+    names
+        .iter()
+        .map(|n| {
+            let w = state
+                .get(&format!("{n}.weight"))
+                .filter(|w| w.dims().len() == 2)
+                .ok_or_else(|| {
+                    Error::Config(format!("export: no 2-D tensor '{n}.weight' in the state"))
+                })?;
+            let b = match state.get(&format!("{n}.bias")) {
+                Some(b) => b.clone(),
+                None => Tensor::zeros(&[w.dims()[0]])?,
+            };
+            Ok((w.clone(), b))
+        })
+        .collect()
+}
+
+fn dense_layers(tensors: &[(Tensor, Tensor)]) -> Vec<DenseLayer<'_>> {
+    tensors
+        .iter()
+        .map(|(w, b)| DenseLayer {
+            inputs: w.dims()[1],
+            outputs: w.dims()[0],
+            weight: w.data(),
+            bias: b.data(),
+        })
+        .collect()
+}
+
+/// The linear layers of a plain MLP state dict: the names `P.{i}` with a
+/// 2-D `P.{i}.weight`, one prefix P, in order of i.
+fn mlp_layer_names(state: &BTreeMap<String, Tensor>) -> Result<Vec<String>> {
+    let mut layers: BTreeMap<String, Vec<(usize, String)>> = BTreeMap::new();
+    for (name, t) in state {
+        let Some(stem) = name.strip_suffix(".weight") else {
+            continue;
+        };
+        if t.dims().len() != 2 {
+            continue;
+        }
+        let (prefix, index) = stem.rsplit_once('.').unwrap_or(("", stem));
+        if let Ok(i) = index.parse::<usize>() {
+            layers
+                .entry(prefix.to_string())
+                .or_default()
+                .push((i, stem.to_string()));
+        }
+    }
+    match layers.len() {
+        1 => {
+            let mut v = layers.into_values().next().unwrap_or_default();
+            v.sort();
+            Ok(v.into_iter().map(|(_, n)| n).collect())
+        }
+        0 => Err(Error::Config(
+            "export: not an MLP: no 2-D 'P.{i}.weight' tensors".into(),
+        )),
+        _ => Err(Error::Config(format!(
+            "export: not a plain MLP: linear layers under several prefixes {:?}",
+            layers.keys().collect::<Vec<_>>()
+        ))),
+    }
+}
+
+/// The blob of any supported checkpoint, with its kind name. `activation`
+/// overrides (or, for a checkpoint that does not record it, gives) an MLP's
+/// nonlinearity.
+pub fn checkpoint_blob(path: &Path, activation: Option<Activation>) -> Result<(String, Vec<u8>)> {
+    let ckpt = Checkpoint::load(path)?;
+    let config: Option<serde_json::Value> = ckpt.json(META_CONFIG)?;
+    let with_path = |e: Error| Error::Format {
+        path: path.to_path_buf(),
+        problem: e.to_string(),
+    };
+    let is_cde = config
+        .as_ref()
+        .and_then(|c| c.get("model"))
+        .and_then(|m| m.as_str())
+        .is_some_and(|m| m == "maf" || m == "mdn");
+    if is_cde {
+        let (_, model, _) = train::load(path)?;
+        return match model {
+            CdeModel::Maf(m) => Ok(("maf".into(), maf_blob(&m).map_err(with_path)?)),
+            CdeModel::Mdn(m) => Ok(("mdn".into(), mdn_blob(&m).map_err(with_path)?)),
+        };
+    }
+    let recorded = config
+        .as_ref()
+        .and_then(|c| c.get("activation"))
+        .and_then(|a| a.as_str())
+        .map(str::parse::<Activation>)
+        .transpose()
+        .map_err(with_path)?;
+    // A MAML sinusoid run records its method and hidden widths: a ReLU net.
+    let sinusoid = config
+        .as_ref()
+        .is_some_and(|c| c.get("method").is_some() && c.get("hidden").is_some());
+    let activation = activation
+        .or(recorded)
+        .or(sinusoid.then_some(Activation::Relu))
+        .ok_or_else(|| {
+            with_path(Error::Config(
+                "the checkpoint does not record the MLP's activation: pass --activation".into(),
+            ))
+        })?;
+    let state = ckpt.model_state();
+    let names = mlp_layer_names(&state).map_err(with_path)?;
+    Ok((
+        "mlp".into(),
+        mlp_blob(&state, &names, activation).map_err(with_path)?,
+    ))
+}
+
+/// Exports the checkpoint at `path` into `out` (see the module docs).
+pub fn export_checkpoint(
+    path: &Path,
+    out: &Path,
+    name: Option<&str>,
+    activation: Option<Activation>,
+) -> Result<ExportSummary> {
+    let (kind, blob) = checkpoint_blob(path, activation)?;
+    let name = name.unwrap_or(&kind).to_string();
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
+        return Err(Error::Config(format!(
+            "export: --name '{name}' must be a C/Rust identifier (letters, digits, _)"
+        )));
+    }
+    let words = ferrograd_esp::aligned(&blob);
+    let bytes = &bytemuck::cast_slice::<u32, u8>(&words)[..blob.len()];
+    let model = ferrograd_esp::Model::from_bytes(bytes)
+        .map_err(|e| Error::Config(format!("export: the written blob does not read back: {e}")))?;
+    std::fs::create_dir_all(out).map_err(|source| Error::Io {
+        path: out.to_path_buf(),
+        source,
+    })?;
+    let origin = path.display().to_string();
+    let files = [
+        (format!("{name}.bin"), blob.clone()),
+        (
+            format!("{name}.rs"),
+            enc::rust_source(
+                &blob,
+                &format!("{}_BLOB", name.to_ascii_uppercase()),
+                &origin,
+            )
+            .into_bytes(),
+        ),
+        (
+            format!("{name}.h"),
+            enc::c_header(&blob, &format!("{name}_blob"), &origin).into_bytes(),
+        ),
+    ];
+    let mut written = Vec::new();
+    for (file, contents) in files {
+        let p = out.join(file);
+        train::write_atomic(&p, &contents)?;
+        written.push(p);
+    }
+    Ok(ExportSummary {
+        kind,
+        blob_bytes: blob.len(),
+        scratch_floats: model.scratch_len(),
+        files: written,
+    })
+}
