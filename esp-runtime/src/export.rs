@@ -319,7 +319,7 @@ fn made(
                     "mask row {r} is not a prefix of the units sorted by degree (not a MADE mask)"
                 )));
             }
-            if row[n_prev..].iter().any(|&v| v == 0.0) {
+            if row[n_prev..].contains(&0.0) {
                 return fail(at(&format!("mask row {r} hides a feature column")));
             }
             reads.push(count);
