@@ -151,9 +151,11 @@ export_models() {
     "$cli" maml sinusoid train --test --no-plot --out "$runs/mlp" >/dev/null 2>&1
     local k
     for k in maf mdn; do
-        "$cli" export --checkpoint "$runs/$k/best.safetensors" --out "$MODELS_DIR" | head -1
+        "$cli" export --checkpoint "$runs/$k/best.safetensors" --out "$MODELS_DIR" >"$runs/$k.export"
+        head -1 "$runs/$k.export"
     done
-    "$cli" export --checkpoint "$runs/mlp/checkpoint.safetensors" --out "$MODELS_DIR" | head -1
+    "$cli" export --checkpoint "$runs/mlp/checkpoint.safetensors" --out "$MODELS_DIR" >"$runs/mlp.export"
+    head -1 "$runs/mlp.export"
     export FERROGRAD_MODELS="$MODELS_DIR"
     note "models: $(for k in maf mdn mlp; do printf '%s %s B  ' "$k" "$(stat -c %s "$MODELS_DIR/$k.bin")"; done)"
 }
@@ -175,6 +177,26 @@ compare_with_host() {
     note "parity: $values report lines (log-densities, samples, MLP outputs) identical bit for bit"
     note "riscv instructions: $(grep -E '^instret (maf|mdn|mlp) ' "$RISCV_OUT" | cut -d' ' -f2- | paste -sd, - | sed 's/,/, /g')"
     note "riscv heap peak: $(grep '^heap peak' "$RISCV_OUT" | cut -d' ' -f3) bytes"
+}
+
+# The C ABI staticlib (esp-runtime/staticlib) for the same target, as an
+# ESP-IDF C project would link it: it must build and export the fg_* symbols.
+riscv_staticlib() {
+    log "riscv: building the C ABI staticlib for $RISCV_TARGET"
+    local dir="$ROOT/esp-runtime/staticlib" lib
+    (
+        cd "$dir" &&
+            RUSTC="$DEB_RUSTC" RUSTC_BOOTSTRAP=1 cargo build --release --locked \
+                -Zbuild-std=core,alloc --target "$RISCV_TARGET" --target-dir "$RISCV_TARGET_DIR"
+    ) || die "riscv staticlib build failed"
+    lib="$RISCV_TARGET_DIR/$RISCV_TARGET/release/libferrograd_esp_c.a"
+    local missing=() sym
+    for sym in fg_model_open fg_model_kind fg_model_dim fg_model_features fg_model_scratch_len \
+        fg_log_prob fg_sample fg_mlp_forward; do
+        nm -g --defined-only "$lib" 2>/dev/null | grep -q " T $sym\$" || missing+=("$sym")
+    done
+    [ ${#missing[@]} -eq 0 ] || die "staticlib lacks ${missing[*]}"
+    note "riscv staticlib: $(basename "$lib"), $(stat -c %s "$lib") bytes, 8 fg_* symbols"
 }
 
 # --- Xtensa (ESP32) ---------------------------------------------------------
@@ -323,6 +345,7 @@ main() {
     riscv_build
     riscv_run
     compare_with_host
+    riscv_staticlib
     xtensa_sysroot
     xtensa_build
     echo

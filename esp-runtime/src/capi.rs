@@ -2,7 +2,12 @@
 //! firmware linking this crate as a `staticlib`. The declarations are
 //! [`crate::export::C_API`], which `ferrograd export` writes into every C
 //! header. Every function returns 0 or a negative [`Error::code`]
-//! ([`NULL_POINTER`] for a null pointer); none panics.
+//! ([`NULL_POINTER`] for a null pointer); none panics. Input, output and
+//! scratch buffers must not overlap (no in-place calls).
+//!
+//! A `no_std` staticlib also needs a panic handler and (because the tensor
+//! crate links `alloc`) a global allocator, which a library must not impose
+//! on Rust users: `esp-runtime/staticlib/` is that wrapper crate.
 
 use crate::{Error, Model};
 use core::mem::{align_of, size_of, MaybeUninit};
@@ -129,7 +134,7 @@ pub unsafe extern "C" fn fg_model_scratch_len(m: *const FgModel) -> usize {
 ///
 /// # Safety
 /// `m` as above; each pointer is null or valid for its length (`out` for
-/// one float).
+/// one float); the buffers do not overlap.
 #[no_mangle]
 pub unsafe extern "C" fn fg_log_prob(
     m: *const FgModel,
@@ -160,7 +165,8 @@ pub unsafe extern "C" fn fg_log_prob(
 /// `n` samples with `seed`, row by row, into `out` (`n · dim` floats).
 ///
 /// # Safety
-/// `m` as above; each pointer is null or valid for its length.
+/// `m` as above; each pointer is null or valid for its length; the buffers
+/// do not overlap.
 #[no_mangle]
 pub unsafe extern "C" fn fg_sample(
     m: *const FgModel,
@@ -191,7 +197,8 @@ pub unsafe extern "C" fn fg_sample(
 /// `out = MLP(x)`.
 ///
 /// # Safety
-/// `m` as above; each pointer is null or valid for its length.
+/// `m` as above; each pointer is null or valid for its length; the buffers
+/// do not overlap.
 #[no_mangle]
 pub unsafe extern "C" fn fg_mlp_forward(
     m: *const FgModel,

@@ -401,7 +401,7 @@ extern \"C\" {
 #endif
 /* A parsed model: caller-owned storage; it borrows the blob, which must stay alive. */
 typedef struct { uint64_t opaque[16]; } fg_model;
-/* Error codes (0 = success). */
+/* Error codes (0 = success). Input, output and scratch buffers must not overlap. */
 enum {
     FG_OK = 0, FG_TRUNCATED = -1, FG_OVERSIZED = -2, FG_BAD_MAGIC = -3,
     FG_UNSUPPORTED_VERSION = -4, FG_UNKNOWN_KIND = -5, FG_WRONG_KIND = -6,

@@ -135,9 +135,11 @@ pub fn parse(bytes: &[u8]) -> Result<Blob<'_>, Error> {
     }
     let kind = Kind::from_code(u16_at(bytes, 6))?;
     let (nw, np) = (u32_at(bytes, 8), u32_at(bytes, 12));
+    // An announced length past usize::MAX (only possible on 32-bit
+    // targets) is longer than any slice: truncated.
     let Some(total) = announced_len(nw, np) else {
-        return Err(Error::Oversized {
-            expected: usize::MAX,
+        return Err(Error::Truncated {
+            needed: usize::MAX,
             got: bytes.len(),
         });
     };

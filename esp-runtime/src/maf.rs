@@ -39,7 +39,11 @@ struct Layer<'a> {
 impl<'a> Maf<'a> {
     /// Reads a MAF blob (see [`crate::format`]), checking everything.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Maf<'a>, Error> {
-        let blob = format::parse(bytes)?;
+        Maf::from_blob(format::parse(bytes)?)
+    }
+
+    /// Reads a blob whose framing [`format::parse`] has checked.
+    pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Maf<'a>, Error> {
         if blob.kind != Kind::Maf {
             return Err(Error::WrongKind {
                 expected: Kind::Maf,

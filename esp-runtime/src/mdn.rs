@@ -38,7 +38,11 @@ pub struct Mdn<'a> {
 impl<'a> Mdn<'a> {
     /// Reads an MDN blob (see [`crate::format`]), checking everything.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Mdn<'a>, Error> {
-        let blob = format::parse(bytes)?;
+        Mdn::from_blob(format::parse(bytes)?)
+    }
+
+    /// Reads a blob whose framing [`format::parse`] has checked.
+    pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Mdn<'a>, Error> {
         if blob.kind != Kind::Mdn {
             return Err(Error::WrongKind {
                 expected: Kind::Mdn,

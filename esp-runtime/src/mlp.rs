@@ -14,7 +14,11 @@ pub struct Mlp<'a> {
 impl<'a> Mlp<'a> {
     /// Reads an MLP blob (see [`crate::format`]), checking everything.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Mlp<'a>, Error> {
-        let blob = format::parse(bytes)?;
+        Mlp::from_blob(format::parse(bytes)?)
+    }
+
+    /// Reads a blob whose framing [`format::parse`] has checked.
+    pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Mlp<'a>, Error> {
         if blob.kind != Kind::Mlp {
             return Err(Error::WrongKind {
                 expected: Kind::Mlp,

@@ -18,10 +18,11 @@ pub enum Model<'a> {
 impl<'a> Model<'a> {
     /// Reads a blob of any kind, checking everything.
     pub fn from_bytes(bytes: &'a [u8]) -> Result<Model<'a>, Error> {
-        Ok(match format::parse(bytes)?.kind {
-            Kind::Mlp => Model::Mlp(Mlp::from_bytes(bytes)?),
-            Kind::Maf => Model::Maf(Maf::from_bytes(bytes)?),
-            Kind::Mdn => Model::Mdn(Mdn::from_bytes(bytes)?),
+        let blob = format::parse(bytes)?;
+        Ok(match blob.kind {
+            Kind::Mlp => Model::Mlp(Mlp::from_blob(blob)?),
+            Kind::Maf => Model::Maf(Maf::from_blob(blob)?),
+            Kind::Mdn => Model::Mdn(Mdn::from_blob(blob)?),
         })
     }
 

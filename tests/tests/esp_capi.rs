@@ -630,91 +630,30 @@ fn c_header_without_using_the_blob_compiles() {
 /// (so a global allocator is required even though the runtime never
 /// allocates). This wrapper supplies both — the handler aborts, the
 /// allocator always fails — and re-exports the C ABI.
-const WRAPPER_LIB: &str = r#"#![no_std]
-pub use ferrograd_esp::capi::*;
-
-struct NoHeap;
-// SAFETY: never hands out memory.
-unsafe impl core::alloc::GlobalAlloc for NoHeap {
-    unsafe fn alloc(&self, _: core::alloc::Layout) -> *mut u8 {
-        core::ptr::null_mut()
-    }
-    unsafe fn dealloc(&self, _: *mut u8, _: core::alloc::Layout) {}
-}
-#[global_allocator]
-static HEAP: NoHeap = NoHeap;
-
-extern "C" {
-    fn abort() -> !;
-}
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    unsafe { abort() }
-}
-"#;
-
-/// Builds the wrapper staticlib (cached under the target dir) and returns
-/// its path.
+/// Builds the committed C-ABI staticlib crate (`esp-runtime/staticlib`, its
+/// own workspace) into the test's temporary target dir and returns the
+/// library's path. Offline: its dependencies are the workspace's, already
+/// downloaded.
 fn build_staticlib() -> PathBuf {
-    let root = Path::new(env!("CARGO_TARGET_TMPDIR")).join("esp_capi_staticlib");
-    std::fs::create_dir_all(root.join("src")).unwrap();
-    let runtime = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../esp-runtime")
-        .canonicalize()
-        .unwrap();
-    let manifest = format!(
-        r#"[package]
-name = "fg_esp_capi_host"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[lib]
-crate-type = ["staticlib"]
-path = "src/lib.rs"
-
-[dependencies]
-ferrograd-esp = {{ path = {runtime:?}, features = ["capi"] }}
-
-[profile.release]
-panic = "abort"
-# The host's precompiled core is built to unwind: with LTO its reference to
-# `rust_eh_personality` goes away (else a dummy symbol would be needed).
-lto = true
-
-# Its own workspace root, not a member of ferrograd's.
-[workspace]
-"#,
-        runtime = runtime.display().to_string()
-    );
-    let write_if_changed = |path: PathBuf, text: &str| {
-        if std::fs::read_to_string(&path).ok().as_deref() != Some(text) {
-            std::fs::write(path, text).unwrap();
-        }
-    };
-    write_if_changed(root.join("Cargo.toml"), &manifest);
-    write_if_changed(root.join("src/lib.rs"), WRAPPER_LIB);
-    // The workspace's lock file, so the same dependency versions (already
-    // downloaded) are used offline.
-    let lock = Path::new(env!("CARGO_MANIFEST_DIR")).join("../Cargo.lock");
-    if !root.join("Cargo.lock").exists() {
-        std::fs::copy(lock, root.join("Cargo.lock")).unwrap();
-    }
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("esp_capi_staticlib");
+    let manifest =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../esp-runtime/staticlib/Cargo.toml");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     run(Command::new(cargo)
         .args([
             "build",
             "--release",
             "--offline",
+            "--locked",
             "--quiet",
             "--manifest-path",
         ])
-        .arg(root.join("Cargo.toml"))
-        .env("CARGO_TARGET_DIR", root.join("target"))
+        .arg(manifest)
+        .env("CARGO_TARGET_DIR", &target)
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_ENCODED_RUSTFLAGS"));
-    root.join("target/release/libfg_esp_capi_host.a")
+    target.join("release/libferrograd_esp_c.a")
 }
 
 /// C array initialisers of f32 bits.
