@@ -196,15 +196,12 @@ fn maf_inverse_and_samples() {
             &mut scratch,
         )
         .unwrap();
-        for j in 0..2 {
-            let w = want.data()[2 * i + j];
+        for (j, (g, w)) in got.iter().zip(&want.data()[2 * i..2 * i + 2]).enumerate() {
             assert!(
-                (got[j] - w).abs() <= 1e-4 * (1.0 + w.abs()),
-                "{i},{j}: {} vs {w}",
-                got[j]
+                (g - w).abs() <= 1e-4 * (1.0 + w.abs()),
+                "{i},{j}: {g} vs {w}"
             );
         }
-        // And the density transform of the result is back at z.
     }
     let mut a = vec![0.0; 2 * 64];
     let mut b = vec![0.0; 2 * 64];
