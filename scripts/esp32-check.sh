@@ -146,7 +146,7 @@ export_models() {
     (cd "$ROOT" && cargo build --release --locked --bin ferrograd) || die "host CLI build failed"
     local cli="$ROOT/target/release/ferrograd" runs="$OUT_DIR/runs"
     rm -rf "$runs" "$MODELS_DIR"
-    "$cli" cde train --model maf --flows 3 --hidden 32 --test --no-plot --quiet --out "$runs/maf" >/dev/null
+    "$cli" cde train --model maf --flows 3 --hidden 32x1 --test --no-plot --quiet --out "$runs/maf" >/dev/null
     "$cli" cde train --model mdn --hidden 32 --test --no-plot --quiet --out "$runs/mdn" >/dev/null
     "$cli" maml sinusoid train --test --no-plot --out "$runs/mlp" >/dev/null 2>&1
     local k

@@ -31,7 +31,8 @@ pub struct TrainArgs {
     /// MADE blocks (MAF).
     #[arg(long, default_value_t = 5)]
     flows: usize,
-    /// Hidden widths: a comma list (64,64) or one width for two layers.
+    /// Hidden widths: a comma list (64,64), one width for two layers (64),
+    /// or WIDTHxLAYERS (32x1: one layer of 32).
     #[arg(long, default_value = "64,64", value_parser = parse_hidden)]
     hidden: Hidden,
     /// Mixture components (MDN).
@@ -103,7 +104,17 @@ fn parse_dataset(s: &str) -> std::result::Result<Dataset, String> {
     s.parse().map_err(|e: Error| e.to_string())
 }
 
+/// `64,64` (one width per layer), `64` (two layers of 64) or `32x1`
+/// (WIDTHxLAYERS).
 fn parse_hidden(s: &str) -> std::result::Result<Hidden, String> {
+    if let Some((w, n)) = s.split_once('x') {
+        return match (w.trim().parse::<usize>(), n.trim().parse::<usize>()) {
+            (Ok(w), Ok(n)) if w > 0 && n > 0 => Ok(Hidden(vec![w; n])),
+            _ => Err(format!(
+                "hidden '{s}' is not WIDTHxLAYERS with positive integers (e.g. 32x1)"
+            )),
+        };
+    }
     let widths = s
         .split(',')
         .map(|w| {
@@ -111,7 +122,7 @@ fn parse_hidden(s: &str) -> std::result::Result<Hidden, String> {
             match w.parse::<usize>() {
                 Ok(v) if v > 0 => Ok(v),
                 _ => Err(format!(
-                    "hidden width '{w}' is not a positive integer (expected e.g. 64 or 64,64)"
+                    "hidden width '{w}' is not a positive integer (expected e.g. 64, 64,64 or 32x1)"
                 )),
             }
         })
@@ -212,4 +223,20 @@ fn sample_cmd(a: SampleArgs) -> Result<()> {
         None => print!("{csv}"),
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hidden_widths_parse() {
+        assert_eq!(parse_hidden("64,32").unwrap().0, [64, 32]);
+        assert_eq!(parse_hidden("48").unwrap().0, [48, 48]);
+        assert_eq!(parse_hidden("32x1").unwrap().0, [32]);
+        assert_eq!(parse_hidden("16x3").unwrap().0, [16, 16, 16]);
+        for bad in ["0", "32x0", "x2", "32x", "a,b", "32,,32"] {
+            assert!(parse_hidden(bad).is_err(), "{bad}");
+        }
+    }
 }
