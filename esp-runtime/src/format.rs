@@ -94,6 +94,20 @@ pub struct Blob<'a> {
     pub payload: &'a [f32],
 }
 
+impl Blob<'_> {
+    /// [`Error::WrongKind`] unless the blob holds a `kind` model.
+    pub(crate) fn expect_kind(&self, kind: Kind) -> Result<(), Error> {
+        if self.kind == kind {
+            Ok(())
+        } else {
+            Err(Error::WrongKind {
+                expected: kind,
+                found: self.kind,
+            })
+        }
+    }
+}
+
 fn u16_at(b: &[u8], at: usize) -> u16 {
     u16::from_le_bytes([b[at], b[at + 1]])
 }

@@ -44,12 +44,7 @@ impl<'a> Maf<'a> {
 
     /// Reads a blob whose framing [`format::parse`] has checked.
     pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Maf<'a>, Error> {
-        if blob.kind != Kind::Maf {
-            return Err(Error::WrongKind {
-                expected: Kind::Maf,
-                found: blob.kind,
-            });
-        }
+        blob.expect_kind(Kind::Maf)?;
         let mut w = Words::new(blob.words);
         let dim = w.size()?;
         let features = w.size()?;

@@ -43,12 +43,7 @@ impl<'a> Mdn<'a> {
 
     /// Reads a blob whose framing [`format::parse`] has checked.
     pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Mdn<'a>, Error> {
-        if blob.kind != Kind::Mdn {
-            return Err(Error::WrongKind {
-                expected: Kind::Mdn,
-                found: blob.kind,
-            });
-        }
+        blob.expect_kind(Kind::Mdn)?;
         let mut w = Words::new(blob.words);
         let features = w.size()?;
         let dim = w.size()?;

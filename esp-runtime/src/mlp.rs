@@ -19,12 +19,7 @@ impl<'a> Mlp<'a> {
 
     /// Reads a blob whose framing [`format::parse`] has checked.
     pub(crate) fn from_blob(blob: format::Blob<'a>) -> Result<Mlp<'a>, Error> {
-        if blob.kind != Kind::Mlp {
-            return Err(Error::WrongKind {
-                expected: Kind::Mlp,
-                found: blob.kind,
-            });
-        }
+        blob.expect_kind(Kind::Mlp)?;
         let mut words = Words::new(blob.words);
         let mut floats = Floats::new(blob.payload);
         let activation = Activation::from_code(words.next()?)?;

@@ -101,6 +101,36 @@ fn log_prob_gap(
     gap
 }
 
+/// The runtime of `blob` against `density` (random, scaled weights) on the
+/// banana points for a 2-D, 1-feature model, else on 1,000 random points.
+fn check_random_weights(
+    name: &str,
+    blob: &[u8],
+    density: &dyn ConditionalDensity,
+    banana: &(Tensor, Tensor),
+) {
+    let aligned = Aligned::new(blob);
+    let model = Model::from_bytes(aligned.bytes()).unwrap();
+    let (d, c) = (density.dim(), density.features());
+    let (x, f) = if d == 2 && c == 1 {
+        banana.clone()
+    } else {
+        random_points(1000, d, c, 5)
+    };
+    let gap = log_prob_gap(&model, density, &x, &f);
+    eprintln!(
+        "{name}: blob {} bytes, scratch {} floats, max |Δ log p| = {:.3e} (relative {:.3e}, |log p| up to {})",
+        blob.len(),
+        model.scratch_len(),
+        gap.abs,
+        gap.rel,
+        gap.largest
+    );
+    // Scaled random weights reach |log p| ~ 100, where one f32 ulp is
+    // ~1e-5: compare relative to the magnitude.
+    assert!(gap.rel <= 1e-5, "{name}: relative gap {}", gap.rel);
+}
+
 fn maf_config(dim: usize, features: usize, flows: usize, hidden: &[usize]) -> MafConfig {
     MafConfig {
         dim,
@@ -137,25 +167,12 @@ fn maf_log_prob_matches_the_framework() {
         let maf = Maf::new(cfg.clone(), 3).unwrap();
         scale_params(&maf, scale);
         let blob = maf_blob(&maf).unwrap();
-        let aligned = Aligned::new(&blob);
-        let model = Model::from_bytes(aligned.bytes()).unwrap();
-        let (x, f) = if cfg.dim == 2 && cfg.features == 1 {
-            (bx.clone(), bf.clone())
-        } else {
-            random_points(1000, cfg.dim, cfg.features, 5)
-        };
-        let gap = log_prob_gap(&model, &maf, &x, &f);
-        eprintln!(
-            "maf {name}: blob {} bytes, scratch {} floats, max |Δ log p| = {:.3e} (relative {:.3e}, |log p| up to {})",
-            blob.len(),
-            model.scratch_len(),
-            gap.abs,
-            gap.rel,
-            gap.largest
+        check_random_weights(
+            &format!("maf {name}"),
+            &blob,
+            &maf,
+            &(bx.clone(), bf.clone()),
         );
-        // Scaled random weights reach |log p| ~ 100, where one f32 ulp is
-        // ~1e-5: compare relative to the magnitude.
-        assert!(gap.rel <= 1e-5, "{name}: relative gap {}", gap.rel);
     }
 }
 
@@ -250,23 +267,12 @@ fn mdn_log_prob_matches_the_framework() {
         let mdn = Mdn::new(cfg.clone(), 5).unwrap();
         scale_params(&mdn, 1.5);
         let blob = mdn_blob(&mdn).unwrap();
-        let aligned = Aligned::new(&blob);
-        let model = Model::from_bytes(aligned.bytes()).unwrap();
-        let (x, f) = if cfg.dim == 2 && cfg.features == 1 {
-            (bx.clone(), bf.clone())
-        } else {
-            random_points(1000, cfg.dim, cfg.features, 6)
-        };
-        let gap = log_prob_gap(&model, &mdn, &x, &f);
-        eprintln!(
-            "mdn {name}: blob {} bytes, scratch {} floats, max |Δ log p| = {:.3e} (relative {:.3e}, |log p| up to {})",
-            blob.len(),
-            model.scratch_len(),
-            gap.abs,
-            gap.rel,
-            gap.largest
+        check_random_weights(
+            &format!("mdn {name}"),
+            &blob,
+            &mdn,
+            &(bx.clone(), bf.clone()),
         );
-        assert!(gap.rel <= 1e-5, "{name}: relative gap {}", gap.rel);
     }
 }
 
