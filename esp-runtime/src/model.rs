@@ -93,3 +93,51 @@ impl<'a> Model<'a> {
         }
     }
 }
+
+/// Conveniences that allocate their own scratch and outputs (feature
+/// `alloc`), for host tools and tests; firmware passes its own buffers.
+#[cfg(feature = "alloc")]
+impl Model<'_> {
+    /// A zeroed scratch buffer of [`Model::scratch_len`] f32s.
+    pub fn new_scratch(&self) -> alloc::vec::Vec<f32> {
+        alloc::vec![0.0; self.scratch_len()]
+    }
+
+    /// [`Model::sample`] into a new vector of `n · dim` values.
+    pub fn sample_vec(
+        &self,
+        features: &[f32],
+        n: usize,
+        seed: u64,
+    ) -> Result<alloc::vec::Vec<f32>, Error> {
+        let len = n
+            .checked_mul(self.dim())
+            .ok_or(Error::Inconsistent("n · dim overflows"))?;
+        let mut out = alloc::vec![0.0; len];
+        self.sample(features, n, &mut out, seed, &mut self.new_scratch())?;
+        Ok(out)
+    }
+
+    /// [`Model::log_prob`] of each row of `x` (`dim` values per row) under
+    /// the matching row of `features`.
+    pub fn log_prob_rows(
+        &self,
+        x: &[f32],
+        features: &[f32],
+    ) -> Result<alloc::vec::Vec<f32>, Error> {
+        let (d, c) = (self.dim(), self.features());
+        let rows = x.len() / d;
+        crate::check_len("x", x.len(), rows * d)?;
+        crate::check_len("features", features.len(), rows * c)?;
+        let mut scratch = self.new_scratch();
+        (0..rows)
+            .map(|i| {
+                self.log_prob(
+                    &x[i * d..(i + 1) * d],
+                    &features[i * c..(i + 1) * c],
+                    &mut scratch,
+                )
+            })
+            .collect()
+    }
+}

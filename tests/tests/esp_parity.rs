@@ -395,3 +395,25 @@ fn exported_checkpoints_match_the_framework() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The `alloc` conveniences give the same bits as the scratch-passing calls.
+#[test]
+fn alloc_conveniences_match() {
+    let maf = Maf::new(maf_config(2, 1, 2, &[8]), 1).unwrap();
+    let blob = maf_blob(&maf).unwrap();
+    let aligned = Aligned::new(&blob);
+    let model = Model::from_bytes(aligned.bytes()).unwrap();
+    let mut scratch = model.new_scratch();
+    let mut out = vec![0.0; 10];
+    model.sample(&[0.2], 5, &mut out, 3, &mut scratch).unwrap();
+    assert_eq!(model.sample_vec(&[0.2], 5, 3).unwrap(), out);
+    let f = [0.2f32; 5];
+    let lp = model.log_prob_rows(&out, &f).unwrap();
+    for (i, v) in lp.iter().enumerate() {
+        let want = model
+            .log_prob(&out[2 * i..2 * i + 2], &[0.2], &mut scratch)
+            .unwrap();
+        assert_eq!(v.to_bits(), want.to_bits());
+    }
+    assert!(model.log_prob_rows(&out[..3], &f).is_err());
+}
