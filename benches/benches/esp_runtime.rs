@@ -16,9 +16,8 @@ use ferrograd_tensor::Tensor;
 use std::hint::black_box;
 
 fn bench_model(c: &mut Criterion, name: &str, blob: &[u8], density: &dyn ConditionalDensity) {
-    let words = ferrograd_esp::aligned(blob);
-    let bytes = &bytemuck::cast_slice::<u32, u8>(&words)[..blob.len()];
-    let model = Model::from_bytes(bytes).expect("blob reads back");
+    let aligned = ferrograd_esp::AlignedBlob::new(blob);
+    let model = Model::from_bytes(aligned.bytes()).expect("blob reads back");
     let mut scratch = vec![0.0; model.scratch_len()];
     let (x, f) = ([0.3f32, -0.7], [0.5f32]);
     let mut out = [0.0f32; 2];

@@ -3,7 +3,7 @@
 //!
 //! `cargo run -p ferrograd-esp --features alloc --example parity -- NAME=FILE.bin ...`
 
-use ferrograd_esp::{aligned, selftest, Model};
+use ferrograd_esp::{selftest, AlignedBlob, Model};
 
 fn main() {
     let mut failed = false;
@@ -12,9 +12,8 @@ fn main() {
         let result = std::fs::read(path)
             .map_err(|e| e.to_string())
             .and_then(|bytes| {
-                let words = aligned(&bytes);
-                let bytes = &bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()];
-                let model = Model::from_bytes(bytes).map_err(|e| e.to_string())?;
+                let aligned = AlignedBlob::new(&bytes);
+                let model = Model::from_bytes(aligned.bytes()).map_err(|e| e.to_string())?;
                 let mut work = vec![0.0; selftest::work_len(&model)];
                 let mut out = String::new();
                 selftest::report(name, &model, &mut work, &mut out)

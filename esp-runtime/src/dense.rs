@@ -4,10 +4,10 @@ use crate::format::{add, mul, Floats, Words};
 use crate::{Activation, Error};
 use ferrograd_tensor::kernels::matmul::{matmul_portable, Operand};
 
-/// `y = x · Wᵀ + b` for one input row, with `w_t` the transposed weight
-/// `[inputs, outputs]` row-major: the portable kernel's thin path, no
+/// `y = x · Wᵀ` for one input row, with `w_t` the transposed weight
+/// `[x.len(), y.len()]` row-major: the portable kernel's thin path, no
 /// allocation.
-pub(crate) fn affine(x: &[f32], w_t: &[f32], bias: &[f32], y: &mut [f32]) {
+pub(crate) fn row_product(x: &[f32], w_t: &[f32], y: &mut [f32]) {
     let (k, n) = (x.len(), y.len());
     matmul_portable(
         1,
@@ -18,6 +18,10 @@ pub(crate) fn affine(x: &[f32], w_t: &[f32], bias: &[f32], y: &mut [f32]) {
         Operand::row_major(w_t, k, n, false),
         y,
     );
+}
+
+/// `y += b`.
+pub(crate) fn add_bias(y: &mut [f32], bias: &[f32]) {
     for (v, b) in y.iter_mut().zip(bias) {
         *v += b;
     }
@@ -100,7 +104,8 @@ impl<'a> DenseStack<'a> {
             let w_t = &self.params[at..at + i * o];
             let bias = &self.params[at + i * o..at + i * o + o];
             at += i * o + o;
-            affine(&cur[..i], w_t, bias, &mut next[..o]);
+            row_product(&cur[..i], w_t, &mut next[..o]);
+            add_bias(&mut next[..o], bias);
             if l < last {
                 self.activation.apply_in_place(&mut next[..o]);
             }

@@ -25,8 +25,8 @@
 //!     export::DenseLayer { inputs: 3, outputs: 1, weight: &w1, bias: &[0.5] },
 //! ];
 //! let blob = export::encode_mlp(Activation::Relu, &layers).unwrap();
-//! let words = ferrograd_esp::aligned(&blob);
-//! let mlp = Mlp::from_bytes(bytemuck::cast_slice(&words)).unwrap();
+//! let aligned = ferrograd_esp::AlignedBlob::new(&blob);
+//! let mlp = Mlp::from_bytes(aligned.bytes()).unwrap();
 //! let mut scratch = vec![0.0; mlp.scratch_len()];
 //! let mut y = [0.0];
 //! mlp.forward(&[1.0, 2.0], &mut y, &mut scratch).unwrap();
@@ -72,19 +72,44 @@ pub use rng::Rng;
 /// ½·ln 2π, as the training framework's MAF uses it.
 pub(crate) const HALF_LN_2PI: f32 = 0.918_938_5;
 
-/// A 4-byte aligned copy of `bytes` (zero-padded to whole words), for blobs
-/// read from a file: view it with `bytemuck::cast_slice::<u32, u8>` and
-/// keep the first `bytes.len()` bytes.
+/// A blob copied into 4-byte aligned storage, for blobs read from a file
+/// (a `Vec<u8>` need not be aligned; the exported `static` is).
+///
+/// ```
+/// let blob = [1u8, 2, 3, 4, 5];
+/// let a = ferrograd_esp::AlignedBlob::new(&blob);
+/// assert_eq!(a.bytes(), &blob);
+/// assert_eq!(a.bytes().as_ptr() as usize % 4, 0);
+/// ```
 #[cfg(feature = "alloc")]
-pub fn aligned(bytes: &[u8]) -> alloc::vec::Vec<u32> {
-    bytes
-        .chunks(4)
-        .map(|c| {
-            let mut w = [0u8; 4];
-            w[..c.len()].copy_from_slice(c);
-            u32::from_le_bytes(w)
-        })
-        .collect()
+#[derive(Clone, Debug)]
+pub struct AlignedBlob {
+    words: alloc::vec::Vec<u32>,
+    len: usize,
+}
+
+#[cfg(feature = "alloc")]
+impl AlignedBlob {
+    /// Copies `bytes` (zero-padded to whole words).
+    pub fn new(bytes: &[u8]) -> AlignedBlob {
+        let words = bytes
+            .chunks(4)
+            .map(|c| {
+                let mut w = [0u8; 4];
+                w[..c.len()].copy_from_slice(c);
+                u32::from_le_bytes(w)
+            })
+            .collect();
+        AlignedBlob {
+            words,
+            len: bytes.len(),
+        }
+    }
+
+    /// The blob's bytes, starting at a 4-byte boundary.
+    pub fn bytes(&self) -> &[u8] {
+        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
+    }
 }
 
 /// Checks that a caller's slice has the length the model needs.

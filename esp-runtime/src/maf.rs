@@ -1,8 +1,8 @@
 //! Masked autoregressive flow: exact log-density and sampling.
 
+use crate::dense::{add_bias, row_product};
 use crate::format::{self, add, mul, Floats, Kind, Words};
 use crate::{check_len, check_scratch, Activation, Error, Rng, HALF_LN_2PI};
-use ferrograd_tensor::kernels::matmul::{matmul_portable, Operand};
 use ferrograd_tensor::kernels::reduce::sum_slice;
 
 /// Largest dimension d a MAF blob may have (permutations are checked with a
@@ -22,6 +22,7 @@ pub struct Maf<'a> {
     activation: Activation,
     bound: f32,
     layers: &'a [u32],
+    n_layers: usize,
     perms: &'a [u32],
     params: &'a [f32],
     per_flow: usize,
@@ -128,6 +129,7 @@ impl<'a> Maf<'a> {
             activation,
             bound,
             layers,
+            n_layers,
             perms,
             params,
             per_flow,
@@ -302,7 +304,6 @@ impl<'a> Maf<'a> {
         cur[c..c + x.len()].copy_from_slice(x);
         let params = &self.params[flow * self.per_flow..(flow + 1) * self.per_flow];
         let (mut at, mut prev) = (0, self.dim);
-        let n_layers = self.layers().count();
         for (l, layer) in self.layers().enumerate() {
             let input = if layer.reads_features {
                 &cur[..c + prev]
@@ -312,24 +313,18 @@ impl<'a> Maf<'a> {
             let mut row = c;
             for g in layer.groups.chunks_exact(2) {
                 let (rows, prefix) = (g[0] as usize, g[1] as usize);
-                matmul_portable(
-                    1,
-                    1,
-                    rows,
-                    prefix,
-                    Operand::row_major(&input[..prefix], 1, prefix, false),
-                    Operand::row_major(&params[at..at + prefix * rows], prefix, rows, false),
+                row_product(
+                    &input[..prefix],
+                    &params[at..at + prefix * rows],
                     &mut next[row..row + rows],
                 );
                 at += prefix * rows;
                 row += rows;
             }
             let out = &mut next[c..c + layer.width];
-            for (v, b) in out.iter_mut().zip(&params[at..at + layer.width]) {
-                *v += b;
-            }
+            add_bias(out, &params[at..at + layer.width]);
             at += layer.width;
-            if l + 1 < n_layers {
+            if l + 1 < self.n_layers {
                 self.activation.apply_in_place(out);
             }
             core::mem::swap(&mut cur, &mut next);

@@ -33,6 +33,10 @@ pub struct Mdn<'a> {
     diag: DiagTransform,
     min_diag: f32,
     cap: Option<f32>,
+    /// Where L starts in the scratch (after the network's buffers).
+    chol_at: usize,
+    /// f32s of scratch needed.
+    scratch: usize,
 }
 
 impl<'a> Mdn<'a> {
@@ -90,16 +94,23 @@ impl<'a> Mdn<'a> {
                 "MDN head width is not K(1 + 2d + d(d-1)/2)",
             ));
         }
-        let mdn = Mdn {
+        // The network's two buffers, then L (d·d), three d-vectors and the
+        // K component values.
+        let chol_at = net.scratch_len();
+        let scratch = add(
+            add(chol_at, mul(dim, dim)?)?,
+            add(mul(3, dim)?, components)?,
+        )?;
+        Ok(Mdn {
             net,
             dim,
             components,
             diag,
             min_diag,
             cap: capped.then_some(cap),
-        };
-        mdn.layout()?;
-        Ok(mdn)
+            chol_at,
+            scratch,
+        })
     }
 
     /// Dimension d of x.
@@ -119,26 +130,15 @@ impl<'a> Mdn<'a> {
 
     /// f32s of scratch [`Mdn::log_prob`] and [`Mdn::sample`] need.
     pub fn scratch_len(&self) -> usize {
-        self.layout().map_or(usize::MAX, |l| l.total)
-    }
-
-    /// Where the work arrays start in the scratch (after the network's
-    /// two buffers): L (d·d), then three d-vectors and K component values;
-    /// checked for overflow at parse time.
-    fn layout(&self) -> Result<Layout, Error> {
-        let (d, k) = (self.dim, self.components);
-        let chol = self.net.scratch_len();
-        let total = add(add(chol, mul(d, d)?)?, add(mul(3, d)?, k)?)?;
-        Ok(Layout { chol, total })
+        self.scratch
     }
 
     /// log p(x | features).
     pub fn log_prob(&self, x: &[f32], features: &[f32], scratch: &mut [f32]) -> Result<f32, Error> {
         self.check(features, scratch)?;
         check_len("x", x.len(), self.dim)?;
-        let lay = self.layout()?;
         let (d, k) = (self.dim, self.components);
-        let (net, rest) = scratch.split_at_mut(lay.chol);
+        let (net, rest) = scratch.split_at_mut(self.chol_at);
         let (chol, rest) = rest.split_at_mut(d * d);
         let (diff, rest) = rest.split_at_mut(d);
         let (y, rest) = rest.split_at_mut(d);
@@ -188,9 +188,8 @@ impl<'a> Mdn<'a> {
     ) -> Result<(), Error> {
         self.check(features, scratch)?;
         check_len("out", out.len(), n.saturating_mul(self.dim))?;
-        let lay = self.layout()?;
         let (d, k) = (self.dim, self.components);
-        let (net, rest) = scratch.split_at_mut(lay.chol);
+        let (net, rest) = scratch.split_at_mut(self.chol_at);
         let (chol, rest) = rest.split_at_mut(d * d);
         let (eps, rest) = rest.split_at_mut(d);
         let tmp = &mut rest[..d];
@@ -255,12 +254,4 @@ impl<'a> Mdn<'a> {
         }
         sum_slice(log_diag)
     }
-}
-
-/// Where an MDN's work arrays start in its scratch.
-struct Layout {
-    /// Start of L (the network's buffers come first).
-    chol: usize,
-    /// f32s needed in all.
-    total: usize,
 }

@@ -280,9 +280,8 @@ pub fn export_checkpoint(
             "export: --name '{name}' must be a C/Rust identifier (letters, digits, _)"
         )));
     }
-    let words = ferrograd_esp::aligned(&blob);
-    let bytes = &bytemuck::cast_slice::<u32, u8>(&words)[..blob.len()];
-    let model = ferrograd_esp::Model::from_bytes(bytes)
+    let aligned = ferrograd_esp::AlignedBlob::new(&blob);
+    let model = ferrograd_esp::Model::from_bytes(aligned.bytes())
         .map_err(|e| Error::Config(format!("export: the written blob does not read back: {e}")))?;
     std::fs::create_dir_all(out).map_err(|source| Error::Io {
         path: out.to_path_buf(),

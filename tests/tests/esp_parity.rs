@@ -4,7 +4,7 @@
 //! seeded samples repeat bit for bit.
 
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_esp::{Maf as RtMaf, Mdn as RtMdn, Mlp as RtMlp, Model, Rng};
+use ferrograd_esp::{AlignedBlob, Maf as RtMaf, Mdn as RtMdn, Mlp as RtMlp, Model, Rng};
 use ferrograd_models::cde::data::{Dataset, SplitSizes, Splits};
 use ferrograd_models::cde::maf::{DegreeRule, Maf, MafConfig, Permutation};
 use ferrograd_models::cde::mdn::{DiagTransform, Mdn, MdnConfig};
@@ -14,25 +14,6 @@ use ferrograd_models::export::{export_checkpoint, maf_blob, mdn_blob, mlp_blob};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::{init, Forward, Mlp, Module};
 use ferrograd_tensor::Tensor;
-
-/// A blob copied to 4-byte aligned storage (as the exported `static` is).
-struct Aligned {
-    words: Vec<u32>,
-    len: usize,
-}
-
-impl Aligned {
-    fn new(blob: &[u8]) -> Aligned {
-        Aligned {
-            words: ferrograd_esp::aligned(blob),
-            len: blob.len(),
-        }
-    }
-
-    fn bytes(&self) -> &[u8] {
-        &bytemuck::cast_slice::<u32, u8>(&self.words)[..self.len]
-    }
-}
 
 /// 1,000 banana test points (x `[N, 2]`, f `[N, 1]`).
 fn banana_test() -> (Tensor, Tensor) {
@@ -109,7 +90,7 @@ fn check_random_weights(
     density: &dyn ConditionalDensity,
     banana: &(Tensor, Tensor),
 ) {
-    let aligned = Aligned::new(blob);
+    let aligned = AlignedBlob::new(blob);
     let model = Model::from_bytes(aligned.bytes()).unwrap();
     let (d, c) = (density.dim(), density.features());
     let (x, f) = if d == 2 && c == 1 {
@@ -198,7 +179,7 @@ fn maf_inverse_and_samples() {
     let maf = Maf::new(cfg, 4).unwrap();
     scale_params(&maf, 1.5);
     let blob = maf_blob(&maf).unwrap();
-    let aligned = Aligned::new(&blob);
+    let aligned = AlignedBlob::new(&blob);
     let rt = RtMaf::from_bytes(aligned.bytes()).unwrap();
     let mut scratch = vec![0.0; rt.scratch_len()];
     let n = 200;
@@ -288,7 +269,7 @@ fn mdn_samples_follow_the_framework_parameters() {
     let mdn = Mdn::new(cfg, 8).unwrap();
     scale_params(&mdn, 1.5);
     let blob = mdn_blob(&mdn).unwrap();
-    let aligned = Aligned::new(&blob);
+    let aligned = AlignedBlob::new(&blob);
     let rt = RtMdn::from_bytes(aligned.bytes()).unwrap();
     let mut scratch = vec![0.0; rt.scratch_len()];
     let f = [0.3f32];
@@ -337,7 +318,7 @@ fn mlp_forward_matches_the_framework() {
         let mlp = Mlp::new(&[1, 40, 40, 1], act, 2).unwrap();
         let names: Vec<String> = ["0", "2", "4"].iter().map(|s| s.to_string()).collect();
         let blob = mlp_blob(&mlp.state_dict(), &names, act).unwrap();
-        let aligned = Aligned::new(&blob);
+        let aligned = AlignedBlob::new(&blob);
         let rt = RtMlp::from_bytes(aligned.bytes()).unwrap();
         let x =
             Tensor::from_vec((0..100).map(|i| -5.0 + 0.1 * i as f32).collect(), &[100, 1]).unwrap();
@@ -383,7 +364,7 @@ fn exported_checkpoints_match_the_framework() {
         for ext in ["rs", "h"] {
             assert!(out.join(format!("{kind}.{ext}")).is_file());
         }
-        let aligned = Aligned::new(&blob);
+        let aligned = AlignedBlob::new(&blob);
         let model = Model::from_bytes(aligned.bytes()).unwrap();
         let (_, trained, _) = ferrograd_models::cde::train::load(&ckpt).unwrap();
         let gap = log_prob_gap(&model, trained.density(), &bx, &bf);
@@ -401,7 +382,7 @@ fn exported_checkpoints_match_the_framework() {
 fn alloc_conveniences_match() {
     let maf = Maf::new(maf_config(2, 1, 2, &[8]), 1).unwrap();
     let blob = maf_blob(&maf).unwrap();
-    let aligned = Aligned::new(&blob);
+    let aligned = AlignedBlob::new(&blob);
     let model = Model::from_bytes(aligned.bytes()).unwrap();
     let mut scratch = model.new_scratch();
     let mut out = vec![0.0; 10];
