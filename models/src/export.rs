@@ -14,7 +14,7 @@
 
 use crate::cde::maf::Maf;
 use crate::cde::mdn::{DiagTransform, Mdn};
-use crate::cde::train::{self, CdeModel};
+use crate::cde::model::Inner;
 use ferrograd_esp::export::{self as enc, DenseLayer, MadeLayer, MafSpec, MdnSpec};
 use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag};
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
@@ -230,10 +230,10 @@ pub fn checkpoint_blob(path: &Path, activation: Option<Activation>) -> Result<(S
         .and_then(|m| m.as_str())
         .is_some_and(|m| m == "maf" || m == "mdn");
     if is_cde {
-        let (_, model, _) = train::load(path)?;
-        return match model {
-            CdeModel::Maf(m) => Ok(("maf".into(), maf_blob(&m).map_err(with_path)?)),
-            CdeModel::Mdn(m) => Ok(("mdn".into(), mdn_blob(&m).map_err(with_path)?)),
+        let loaded = crate::cde::load(path)?;
+        return match &loaded.model.inner {
+            Inner::Maf(m) => Ok(("maf".into(), maf_blob(m).map_err(with_path)?)),
+            Inner::Mdn(m) => Ok(("mdn".into(), mdn_blob(m).map_err(with_path)?)),
         };
     }
     let recorded = config
@@ -307,7 +307,7 @@ pub fn export_checkpoint(
     let mut written = Vec::new();
     for (file, contents) in files {
         let p = out.join(file);
-        train::write_atomic(&p, &contents)?;
+        ferrograd_nn::atomic::write_bytes(&p, &contents)?;
         written.push(p);
     }
     Ok(ExportSummary {

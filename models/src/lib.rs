@@ -3,7 +3,9 @@
 #![warn(missing_docs)]
 
 pub mod cde;
+pub mod data;
 pub mod cli;
 pub mod export;
 pub mod maml;
 pub mod plot;
+pub mod run;

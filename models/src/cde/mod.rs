@@ -3,11 +3,18 @@
 //! covariance ([`mdn`]) and masked autoregressive flows ([`maf`]), on seeded
 //! synthetic data sets with known densities ([`data`]).
 
+pub mod config;
 pub mod data;
 pub mod maf;
 pub mod mdn;
+pub mod model;
 pub mod plots;
+pub mod source;
 pub mod train;
+
+pub use config::{CdeConfig, ModelKind};
+pub use model::{load, CdeModel, Loaded, ModelSpec};
+pub use train::{evaluate_checkpoint, train, EvalReport, TrainSummary};
 
 use ferrograd_autograd::Var;
 use ferrograd_nn::{Module, OwnParams, ParamSource, Result};

@@ -1,8 +1,12 @@
-//! `ferrograd cde train|eval|sample`: conditional density estimation.
+//! `ferrograd cde train|eval|score|sample`: conditional density estimation.
 
-use crate::cde::data::Dataset;
-use crate::cde::train::{self, CdeConfig, ModelKind};
-use clap::{Args, Subcommand};
+use super::output::{note, Output};
+use super::progress::Terminal;
+use crate::cde::source::read_split;
+use crate::cde::{self, CdeConfig};
+use crate::run::config::{read_saved, resolve, resume_config, List};
+use crate::run::{OpenMode, RunArgs, RunDir};
+use clap::{ArgMatches, Args, Subcommand};
 use ferrograd_nn::{Error, Result};
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -10,66 +14,53 @@ use std::path::PathBuf;
 /// Conditional density actions.
 #[derive(Subcommand, Debug)]
 pub enum CdeAction {
-    /// Train a MAF or an MDN; writes metrics, checkpoints (best and last),
-    /// the configuration, the evaluation and plots into --out.
+    /// Train a MAF or an MDN on a built-in data set or your CSV; writes the
+    /// configuration, metrics, checkpoints, the evaluation and plots into
+    /// the run folder.
     Train(TrainArgs),
-    /// Print the test NLL of a checkpoint (and the true NLL where known).
+    /// Print the test NLL of a checkpoint (and the true NLL where known), or
+    /// the mean NLL of the rows of --data.
     Eval(EvalArgs),
-    /// Write samples of x at one feature value as CSV.
+    /// Write log p(x | f) of every row of a CSV file.
+    Score(ScoreArgs),
+    /// Write samples of x at one feature vector as CSV.
     Sample(SampleArgs),
 }
 
 /// Options of `cde train`.
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// The model: maf or mdn.
-    #[arg(long, default_value = "maf", value_parser = parse_model)]
-    model: ModelKind,
-    /// The data set: banana, student-t or moons.
-    #[arg(long, default_value = "banana", value_parser = parse_dataset)]
-    dataset: Dataset,
-    /// MADE blocks (MAF).
-    #[arg(long, default_value_t = 5)]
-    flows: usize,
-    /// Hidden widths: a comma list (64,64), one width for two layers (64),
-    /// or WIDTHxLAYERS (32x1: one layer of 32).
-    #[arg(long, default_value = "64,64", value_parser = parse_hidden)]
-    hidden: Hidden,
-    /// Mixture components (MDN).
-    #[arg(long, default_value_t = 5)]
-    components: usize,
-    /// Passes over the training split (default 200).
-    #[arg(long)]
-    epochs: Option<usize>,
-    /// Rows per batch.
-    #[arg(long, default_value_t = 256)]
-    batch: usize,
-    /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
-    lr: f64,
-    /// Seed of the data splits, initialisation and batch order.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output folder (default runs/cde-MODEL-DATASET).
-    #[arg(long)]
-    out: Option<PathBuf>,
-    /// A run of a few seconds (for CI): splits 2,000 / 500 / 500, 2 epochs.
-    #[arg(long)]
-    test: bool,
-    /// Do not draw PNG plots.
-    #[arg(long)]
-    no_plot: bool,
-    /// No progress bar or per-epoch lines.
-    #[arg(long)]
-    quiet: bool,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    config: CdeConfig,
 }
 
 /// Options of `cde eval`.
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    /// A checkpoint written by `cde train` (best.safetensors or last.safetensors).
+    /// A checkpoint written by `cde train` (checkpoints/best.safetensors).
     #[arg(long)]
     checkpoint: PathBuf,
+    /// A CSV file with the columns the model was trained on: print its mean
+    /// NLL instead of the test split's.
+    #[arg(long, value_name = "FILE.csv")]
+    data: Option<PathBuf>,
+}
+
+/// Options of `cde score`.
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    /// A checkpoint written by `cde train`.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// A CSV file with the columns the model was trained on (by name).
+    #[arg(long, value_name = "FILE.csv")]
+    data: PathBuf,
+    /// The CSV file to write (`log_prob`, one row per input row); default:
+    /// standard output.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 /// Options of `cde sample`.
@@ -78,9 +69,10 @@ pub struct SampleArgs {
     /// A checkpoint written by `cde train`.
     #[arg(long)]
     checkpoint: PathBuf,
-    /// The feature value f.
+    /// The feature vector f: one value per conditioning column, comma
+    /// separated (`0.5`, or `0.2,1.5`).
     #[arg(long)]
-    feature: f32,
+    feature: List<f32>,
     /// Number of samples.
     #[arg(short = 'n', long = "samples", default_value_t = 1000)]
     n: usize,
@@ -92,151 +84,164 @@ pub struct SampleArgs {
     out: Option<PathBuf>,
 }
 
-/// Hidden widths from the command line.
-#[derive(Clone, Debug)]
-pub struct Hidden(Vec<usize>);
-
-fn parse_model(s: &str) -> std::result::Result<ModelKind, String> {
-    s.parse().map_err(|e: Error| e.to_string())
-}
-
-fn parse_dataset(s: &str) -> std::result::Result<Dataset, String> {
-    s.parse().map_err(|e: Error| e.to_string())
-}
-
-/// `64,64` (one width per layer), `64` (two layers of 64) or `32x1`
-/// (WIDTHxLAYERS).
-fn parse_hidden(s: &str) -> std::result::Result<Hidden, String> {
-    if let Some((w, n)) = s.split_once('x') {
-        return match (w.trim().parse::<usize>(), n.trim().parse::<usize>()) {
-            (Ok(w), Ok(n)) if w > 0 && n > 0 => Ok(Hidden(vec![w; n])),
-            _ => Err(format!(
-                "hidden '{s}' is not WIDTHxLAYERS with positive integers (e.g. 32x1)"
-            )),
-        };
-    }
-    let widths = s
-        .split(',')
-        .map(|w| {
-            let w = w.trim();
-            match w.parse::<usize>() {
-                Ok(v) if v > 0 => Ok(v),
-                _ => Err(format!(
-                    "hidden width '{w}' is not a positive integer (expected e.g. 64, 64,64 or 32x1)"
-                )),
-            }
-        })
-        .collect::<std::result::Result<Vec<_>, _>>()?;
-    Ok(Hidden(if widths.len() == 1 {
-        vec![widths[0]; 2]
-    } else {
-        widths
-    }))
-}
-
-/// Runs a `cde` command.
-pub fn run(action: CdeAction) -> Result<()> {
+/// Runs a `cde` command; `m` are its parsed arguments.
+pub fn run(action: CdeAction, m: &ArgMatches, out: &mut Output) -> Result<()> {
     match action {
-        CdeAction::Train(a) => train_cmd(a),
-        CdeAction::Eval(a) => eval_cmd(a),
-        CdeAction::Sample(a) => sample_cmd(a),
+        CdeAction::Train(a) => train_cmd(a, m, out),
+        CdeAction::Eval(a) => eval_cmd(a, out),
+        CdeAction::Score(a) => score_cmd(a, out),
+        CdeAction::Sample(a) => sample_cmd(a, out),
     }
 }
 
-fn train_cmd(a: TrainArgs) -> Result<()> {
-    let mut cfg = CdeConfig {
-        flows: a.flows,
-        hidden: a.hidden.0,
-        components: a.components,
-        batch: a.batch,
-        lr: a.lr,
-        seed: a.seed,
-        ..CdeConfig::new(a.model, a.dataset)
+/// The configuration and run folder of `cde train`, from the flags.
+fn prepare(a: &TrainArgs, m: &ArgMatches) -> Result<(CdeConfig, RunDir, bool)> {
+    if let Some(dir) = &a.run.resume {
+        let saved: CdeConfig = read_saved(&dir.join(crate::run::dir::CONFIG_FILE))?;
+        let cfg = resume_config(m, &saved, &["epochs"])?;
+        cfg.validate()?;
+        return Ok((cfg, RunDir::open(dir, OpenMode::Resume)?, true));
+    }
+    let preset: Option<fn(&mut CdeConfig)> = a.run.test.then_some(CdeConfig::test_preset);
+    let cfg: CdeConfig = resolve(m, a.run.config.as_deref(), preset)?;
+    cfg.validate()?;
+    let dir = a.run.out.clone().unwrap_or_else(|| {
+        let data = match &cfg.data {
+            Some(p) => p
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "data".into()),
+            None => cfg.dataset.to_string(),
+        };
+        PathBuf::from(format!("runs/cde-{}-{data}", cfg.model))
+    });
+    let mode = if a.run.overwrite {
+        OpenMode::Overwrite
+    } else {
+        OpenMode::Fresh
     };
-    if a.test {
-        cfg = cfg.test_sized();
-    }
-    if let Some(e) = a.epochs {
-        cfg.epochs = e;
-    }
-    let out = a
-        .out
-        .unwrap_or_else(|| PathBuf::from(format!("runs/cde-{}-{}", cfg.model, cfg.dataset)));
-    println!(
-        "training {} on {} ({} / {} / {} rows), {} epochs of batch {} → {}",
+    Ok((cfg, RunDir::open(dir, mode)?, false))
+}
+
+fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
+    let (cfg, run, resume) = prepare(&a, m)?;
+    let sizes = if cfg.data.is_some() {
+        String::new()
+    } else {
+        format!(
+            " ({} / {} / {} rows)",
+            cfg.train_rows, cfg.valid_rows, cfg.test_rows
+        )
+    };
+    out.line(format!(
+        "{} {} on {}{sizes}, {} epochs of batch {} → {}",
+        if resume { "resuming" } else { "training" },
         cfg.model,
-        cfg.dataset,
-        cfg.sizes.train,
-        cfg.sizes.valid,
-        cfg.sizes.test,
+        cfg.data_name(),
         cfg.epochs,
         cfg.batch,
-        out.display()
-    );
-    let s = train::train(&cfg, &out, a.quiet, a.no_plot)?;
-    if s.skipped_batches > 0 {
-        println!(
-            "{} batches skipped for a non-finite loss",
-            s.skipped_batches
-        );
+        run.root().display()
+    ))?;
+    let mut reporter = Terminal::new(a.run.quiet);
+    let s = cde::train(&cfg, &run, resume, a.run.no_plot, &mut reporter)?;
+    drop(reporter);
+    if s.fit.state.skipped_steps > 0 {
+        out.line(format!(
+            "{} batches skipped for a non-finite loss or gradient",
+            s.fit.state.skipped_steps
+        ))?;
     }
-    println!("trained in {:.1} s", s.seconds);
-    println!(
+    out.line(format!(
+        "trained in {:.1} s{}",
+        s.fit.state.train_seconds,
+        if s.fit.state.stopped_early {
+            " (stopped early)"
+        } else {
+            ""
+        }
+    ))?;
+    out.line(format!(
         "best checkpoint (epoch {}): {}",
         s.eval.epoch.unwrap_or(0),
         s.eval
-    );
-    println!("wrote {}", out.display());
-    Ok(())
+    ))?;
+    out.line(format!("wrote {}", run.root().display()))
 }
 
-fn eval_cmd(a: EvalArgs) -> Result<()> {
-    let r = train::evaluate_checkpoint(&a.checkpoint)?;
-    println!("{r}");
-    println!("test NLL {:.4}", r.test_nll);
-    match r.true_test_nll {
-        Some(t) => println!("true NLL {t:.4}"),
-        None => println!("true NLL unknown ({})", r.dataset),
+fn eval_cmd(a: EvalArgs, out: &mut Output) -> Result<()> {
+    if let Some(data) = &a.data {
+        let loaded = cde::load(&a.checkpoint)?;
+        let cfg = &loaded.config;
+        let split = match &cfg.data {
+            Some(_) => read_split(data, &cfg.x_cols.0, &cfg.f_cols.0)?,
+            None => read_split(data, &builtin_names(&["x1", "x2"]), &builtin_names(&["f"]))?,
+        };
+        let nll = cde::train::nll(&loaded.model, &split)?;
+        out.line(format!("{} rows of {}", split.len(), data.display()))?;
+        return out.line(format!("mean NLL {nll:.4}"));
     }
-    Ok(())
+    let r = cde::evaluate_checkpoint(&a.checkpoint)?;
+    out.line(&r)?;
+    out.line(format!("test NLL {:.4}", r.test_nll))?;
+    match r.true_test_nll {
+        Some(t) => out.line(format!("true NLL {t:.4}")),
+        None => out.line(format!("true NLL unknown ({})", r.data)),
+    }
 }
 
-fn sample_cmd(a: SampleArgs) -> Result<()> {
-    if !a.feature.is_finite() {
+fn builtin_names(names: &[&str]) -> Vec<String> {
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The column names of a checkpoint's targets and features.
+fn column_names(cfg: &CdeConfig) -> (Vec<String>, Vec<String>) {
+    match &cfg.data {
+        Some(_) => (cfg.x_cols.0.clone(), cfg.f_cols.0.clone()),
+        None => (builtin_names(&["x1", "x2"]), builtin_names(&["f"])),
+    }
+}
+
+fn write_csv(path: Option<&PathBuf>, csv: &str, what: &str, out: &mut Output) -> Result<()> {
+    match path {
+        Some(p) => {
+            ferrograd_nn::atomic::write_bytes(p, csv.as_bytes())?;
+            note(format!("wrote {what} to {}", p.display()));
+            Ok(())
+        }
+        None => out.bytes(csv.as_bytes()),
+    }
+}
+
+fn score_cmd(a: ScoreArgs, out: &mut Output) -> Result<()> {
+    let loaded = cde::load(&a.checkpoint)?;
+    let (x, f) = column_names(&loaded.config);
+    let split = read_split(&a.data, &x, &f)?;
+    let lp = loaded.model.log_prob_values(&split.x, &split.f)?;
+    let mut csv = String::with_capacity(16 * lp.len() + 10);
+    csv.push_str("log_prob\n");
+    for v in &lp {
+        let _ = writeln!(csv, "{v}");
+    }
+    write_csv(a.out.as_ref(), &csv, &format!("{} log-densities", lp.len()), out)
+}
+
+fn sample_cmd(a: SampleArgs, out: &mut Output) -> Result<()> {
+    if let Some(v) = a.feature.0.iter().find(|v| !v.is_finite()) {
         return Err(Error::Config(format!(
-            "--feature must be a finite number, got {}",
-            a.feature
+            "--feature must hold finite numbers, got {v}"
         )));
     }
-    let (_, model, _) = train::load(&a.checkpoint)?;
-    let x = model.sample_at(a.feature, a.n, a.seed)?;
-    let mut csv = String::with_capacity(24 * a.n + 8);
-    csv.push_str("x1,x2\n");
-    for r in x.data().chunks_exact(2) {
-        let _ = writeln!(csv, "{},{}", r[0], r[1]);
+    let loaded = cde::load(&a.checkpoint)?;
+    let (names, _) = column_names(&loaded.config);
+    let x = loaded.model.sample_at_features(&a.feature.0, a.n, a.seed)?;
+    let d = names.len();
+    let mut csv = String::with_capacity(12 * d * a.n + 16);
+    csv.push_str(&names.join(","));
+    csv.push('\n');
+    for r in x.data().chunks_exact(d.max(1)) {
+        let row: Vec<String> = r.iter().map(|v| v.to_string()).collect();
+        csv.push_str(&row.join(","));
+        csv.push('\n');
     }
-    match a.out {
-        Some(path) => {
-            train::write_atomic(&path, csv.as_bytes())?;
-            eprintln!("wrote {} samples to {}", a.n, path.display());
-        }
-        None => print!("{csv}"),
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hidden_widths_parse() {
-        assert_eq!(parse_hidden("64,32").unwrap().0, [64, 32]);
-        assert_eq!(parse_hidden("48").unwrap().0, [48, 48]);
-        assert_eq!(parse_hidden("32x1").unwrap().0, [32]);
-        assert_eq!(parse_hidden("16x3").unwrap().0, [16, 16, 16]);
-        for bad in ["0", "32x0", "x2", "32x", "a,b", "32,,32"] {
-            assert!(parse_hidden(bad).is_err(), "{bad}");
-        }
-    }
+    write_csv(a.out.as_ref(), &csv, &format!("{} samples", a.n), out)
 }

@@ -25,22 +25,22 @@ pub struct ExportArgs {
 }
 
 /// Runs `export` and prints what it wrote.
-pub fn run(args: ExportArgs) -> Result<()> {
+pub fn run(args: ExportArgs, out: &mut super::Output) -> Result<()> {
     let s = export_checkpoint(
         &args.checkpoint,
         &args.out,
         args.name.as_deref(),
         args.activation,
     )?;
-    println!(
+    out.line(format!(
         "exported {} model: {} bytes, scratch {} floats ({} bytes)",
         s.kind.to_uppercase(),
         s.blob_bytes,
         s.scratch_floats,
         4 * s.scratch_floats
-    );
+    ))?;
     for f in &s.files {
-        println!("  {}", f.display());
+        out.line(format!("  {}", f.display()))?;
     }
     Ok(())
 }

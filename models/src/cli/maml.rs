@@ -125,7 +125,7 @@ pub struct ClassifyArgs {
 }
 
 /// Runs a MAML command.
-pub fn run(b: Benchmark) -> Result<()> {
+pub fn run(b: Benchmark, _m: &clap::ArgMatches, _out: &mut super::Output) -> Result<()> {
     match b {
         Benchmark::Sinusoid {
             action: SinusoidAction::Train(a),

@@ -1,15 +1,20 @@
 //! The `ferrograd` command line: argument parsing (clap) and dispatch. Every
 //! command returns a `Result`; `main` prints the error and exits non-zero.
+//! Standard output goes through [`output::Output`], so a closed pipe or a
+//! full disk never panics.
 
 mod cde;
 mod export;
 mod maml;
+pub mod output;
+pub mod progress;
 
-use clap::{Parser, Subcommand};
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use output::Output;
 
 /// ferrograd: train and evaluate small models.
 #[derive(Parser, Debug)]
-#[command(name = "ferrograd", version, about)]
+#[command(name = "ferrograd", version, about, allow_negative_numbers = true)]
 pub struct Cli {
     /// The command.
     #[command(subcommand)]
@@ -36,12 +41,33 @@ pub enum Command {
     Export(export::ExportArgs),
 }
 
+/// The matches of the innermost subcommand (where a command's own flags are).
+fn leaf(m: &ArgMatches) -> &ArgMatches {
+    let mut m = m;
+    while let Some((_, sub)) = m.subcommand() {
+        m = sub;
+    }
+    m
+}
+
+/// Every subcommand accepts negative numbers as values (`--lr -0.001` is a
+/// value, for `validate()` to judge, not an unknown flag `-0`).
+fn command() -> clap::Command {
+    fn negatives(c: clap::Command) -> clap::Command {
+        c.allow_negative_numbers(true).mut_subcommands(negatives)
+    }
+    negatives(Cli::command())
+}
+
 /// Parses the process arguments and runs the command.
 pub fn run() -> ferrograd_nn::Result<()> {
-    let cli = Cli::parse();
+    let matches = command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let m = leaf(&matches);
+    let mut out = Output::new();
     match cli.command {
-        Command::Maml { benchmark } => maml::run(benchmark),
-        Command::Cde { action } => cde::run(action),
-        Command::Export(args) => export::run(args),
+        Command::Maml { benchmark } => maml::run(benchmark, m, &mut out),
+        Command::Cde { action } => cde::run(action, m, &mut out),
+        Command::Export(args) => export::run(args, &mut out),
     }
 }

@@ -26,7 +26,6 @@
 //! [`Error::Format`] naming the file and the bad tensor or field; it never
 //! panics.
 
-mod atomic;
 mod format;
 #[cfg(test)]
 mod tests;
@@ -182,7 +181,7 @@ impl Checkpoint {
             path: path.to_path_buf(),
             problem,
         })?;
-        atomic::write_bytes_atomic(path, &bytes)
+        crate::atomic::write_bytes(path, &bytes)
     }
 
     /// Reads and validates a checkpoint: [`Error::Io`] if the file cannot be

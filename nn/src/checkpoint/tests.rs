@@ -235,7 +235,7 @@ fn failed_writes_leave_old_file_intact_and_no_temp() {
     let original = sample();
     original.save(&path).unwrap();
     // A write that fails half way (as a full disk would).
-    let err = atomic::write_atomic(&path, |f| {
+    let err = crate::atomic::write_with(&path, |f| {
         use std::io::Write;
         f.write_all(b"half a file")?;
         Err(std::io::Error::other("disk full"))

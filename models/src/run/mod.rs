@@ -1,0 +1,78 @@
+//! The run harness every model family shares: the run folder ([`RunDir`]),
+//! the training driver ([`fit`]), configuration from defaults, `--test`,
+//! YAML and flags ([`config::resolve`]), checkpoints that name their family
+//! ([`family_checkpoint`]), and progress reporting ([`Reporter`]).
+//!
+//! A family adds its model, its data and its evaluation; it does not write
+//! another loop. See `ARCHITECTURE.md`, "Adding a model family".
+
+pub mod config;
+pub mod dir;
+pub mod driver;
+pub mod report;
+
+pub use config::{resolve, RunArgs};
+pub use dir::{OpenMode, RunDir};
+pub use driver::{
+    fit, FitSummary, Goal, LoopSettings, Monitor, RunState, Schedule, SchedulerTiming, TrainTask,
+    META_FAMILY, META_RUN_STATE,
+};
+pub use report::{Collect, Event, Reporter, Silent};
+
+use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::{Error, Result};
+use serde::de::DeserializeOwned;
+use std::path::Path;
+
+/// What writes checkpoints of each family, for messages about a file of the
+/// wrong family.
+const WRITERS: [(&str, &str); 3] = [
+    ("cde", "ferrograd cde train"),
+    ("maml-sinusoid", "ferrograd maml sinusoid train"),
+    ("maml-classify", "ferrograd maml classify"),
+];
+
+fn writer(family: &str) -> String {
+    WRITERS
+        .iter()
+        .find(|(f, _)| *f == family)
+        .map(|(_, w)| format!("a {family} checkpoint (written by `{w}`)"))
+        .unwrap_or_else(|| format!("a '{family}' checkpoint"))
+}
+
+/// Loads the checkpoint at `path`, checks that it belongs to `family`, and
+/// parses its configuration. A file of another family, or one without the
+/// harness's metadata, is an [`Error::Format`] naming the file and saying
+/// what it is.
+pub fn family_checkpoint<C: DeserializeOwned>(
+    path: &Path,
+    family: &str,
+) -> Result<(Checkpoint, C)> {
+    let bad = |problem: String| Error::Format {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let ckpt = Checkpoint::load(path)?;
+    match ckpt.metadata.get(META_FAMILY).map(|f| f.trim_matches('"')) {
+        Some(f) if f == family => {}
+        Some(other) => {
+            return Err(bad(format!(
+                "this is {}, not {}",
+                writer(other),
+                writer(family)
+            )))
+        }
+        None => {
+            return Err(bad(format!(
+                "not {}: it has no '{META_FAMILY}' metadata (a plain state dict, or a \
+                 checkpoint of an older ferrograd)",
+                writer(family)
+            )))
+        }
+    }
+    let cfg = ckpt
+        .json::<C>(META_CONFIG)
+        .map_err(|e| bad(format!("its configuration does not parse: {e}")))?
+        .ok_or_else(|| bad(format!("metadata '{META_CONFIG}' is missing")))?;
+    Ok((ckpt, cfg))
+}
