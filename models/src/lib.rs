@@ -4,6 +4,7 @@
 
 pub mod cde;
 pub mod cli;
+pub mod data;
 pub mod export;
 pub mod maml;
 pub mod plot;
