@@ -166,3 +166,15 @@ fn a_hundred_thousand_rows_read_quickly() {
     // Well under a second in release; the bound catches quadratic behaviour.
     assert!(elapsed.as_secs_f64() < 5.0, "{elapsed:?}");
 }
+
+#[test]
+fn quoted_names_may_hold_commas_and_quotes_but_cells_cannot_span_lines() {
+    let dir = TempDir::new("quotes");
+    let t = Table::read(&dir.write("q.csv", "\"mass, kg\",\"say \"\"hi\"\"\"\n1,2\n")).unwrap();
+    assert_eq!(t.names(), ["mass, kg", "say \"hi\""]);
+    let m = message(Table::read(&dir.write("open.csv", "a,b\n1,\"2\n3\",4\n")));
+    assert!(
+        m.contains("open.csv") && m.contains("line 2: unterminated quote"),
+        "{m}"
+    );
+}
