@@ -5,6 +5,7 @@
 pub mod cde;
 pub mod data;
 pub mod cli;
+pub mod data;
 pub mod export;
 pub mod maml;
 pub mod plot;
