@@ -3,7 +3,6 @@
 #![warn(missing_docs)]
 
 pub mod cde;
-pub mod data;
 pub mod cli;
 pub mod data;
 pub mod export;

@@ -4,8 +4,8 @@ use super::output::{note, Output};
 use super::progress::Terminal;
 use crate::cde::source::read_split;
 use crate::cde::{self, CdeConfig};
-use crate::run::config::{read_saved, resolve, resume_config, List};
-use crate::run::{OpenMode, RunArgs, RunDir};
+use crate::run::config::List;
+use crate::run::{RunArgs, RunDir};
 use clap::{ArgMatches, Args, Subcommand};
 use ferrograd_nn::{Error, Result};
 use std::fmt::Write as _;
@@ -96,31 +96,23 @@ pub fn run(action: CdeAction, m: &ArgMatches, out: &mut Output) -> Result<()> {
 
 /// The configuration and run folder of `cde train`, from the flags.
 fn prepare(a: &TrainArgs, m: &ArgMatches) -> Result<(CdeConfig, RunDir, bool)> {
-    if let Some(dir) = &a.run.resume {
-        let saved: CdeConfig = read_saved(&dir.join(crate::run::dir::CONFIG_FILE))?;
-        let cfg = resume_config(m, &saved, &["epochs"])?;
-        cfg.validate()?;
-        return Ok((cfg, RunDir::open(dir, OpenMode::Resume)?, true));
-    }
-    let preset: Option<fn(&mut CdeConfig)> = a.run.test.then_some(CdeConfig::test_preset);
-    let cfg: CdeConfig = resolve(m, a.run.config.as_deref(), preset)?;
-    cfg.validate()?;
-    let dir = a.run.out.clone().unwrap_or_else(|| {
-        let data = match &cfg.data {
-            Some(p) => p
-                .file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_else(|| "data".into()),
-            None => cfg.dataset.to_string(),
-        };
-        PathBuf::from(format!("runs/cde-{}-{data}", cfg.model))
-    });
-    let mode = if a.run.overwrite {
-        OpenMode::Overwrite
-    } else {
-        OpenMode::Fresh
-    };
-    Ok((cfg, RunDir::open(dir, mode)?, false))
+    super::prepare(
+        &a.run,
+        m,
+        CdeConfig::test_preset,
+        CdeConfig::validate,
+        "epochs",
+        |cfg: &CdeConfig| {
+            let data = match &cfg.data {
+                Some(p) => p
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "data".into()),
+                None => cfg.dataset.to_string(),
+            };
+            PathBuf::from(format!("runs/cde-{}-{data}", cfg.model))
+        },
+    )
 }
 
 fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {

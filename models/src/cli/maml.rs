@@ -1,10 +1,16 @@
-//! `ferrograd maml sinusoid train|eval` and `ferrograd maml classify`.
+//! `ferrograd maml sinusoid train|eval`, `ferrograd maml classify` and
+//! `ferrograd maml tasks train|eval` (your own tasks, one CSV file each).
 
+use super::output::Output;
+use super::progress::Terminal;
 use crate::maml::classification::{self, ClassifyConfig};
-use crate::maml::sinusoid::{self, Method, SinusoidConfig};
-use clap::{Args, Subcommand, ValueEnum};
-use ferrograd_nn::Result;
-use std::path::PathBuf;
+use crate::maml::sinusoid::{self, SinusoidConfig};
+use crate::maml::user_tasks::{self, UserTasksConfig};
+use super::prepare;
+use crate::run::RunArgs;
+use clap::{ArgMatches, Args, Subcommand};
+use ferrograd_nn::{Error, Result};
+use std::path::{Path, PathBuf};
 
 /// MAML benchmarks.
 #[derive(Subcommand, Debug)]
@@ -18,73 +24,60 @@ pub enum Benchmark {
     /// N-way K-shot classification of synthetic Gaussian clusters: MAML
     /// against training from scratch on the support set.
     Classify(ClassifyArgs),
+    /// Regression on your own tasks: a folder of CSV files, one task each.
+    Tasks {
+        /// What to do.
+        #[command(subcommand)]
+        action: TasksAction,
+    },
 }
 
 /// Sinusoid actions.
 #[derive(Subcommand, Debug)]
 pub enum SinusoidAction {
-    /// Meta-train (or pretrain) and evaluate; writes metrics, checkpoint,
-    /// configuration, evaluation and plots into --out.
-    Train(TrainArgs),
+    /// Meta-train (or pretrain) and evaluate; writes the configuration,
+    /// metrics, checkpoints, the evaluation and plots into the run folder.
+    Train(SinusoidTrainArgs),
     /// Evaluate a checkpoint on the 600 held-out tasks.
     Eval(EvalArgs),
 }
 
-/// How the initialisation is trained.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum MethodArg {
-    /// MAML, second order.
-    Maml,
-    /// First-order MAML.
-    FirstOrder,
-    /// Meta-SGD (learned per-parameter inner rates).
-    MetaSgd,
-    /// Joint training on all tasks, fine-tuned at test time.
-    Pretrained,
+/// User-task actions.
+#[derive(Subcommand, Debug)]
+pub enum TasksAction {
+    /// Meta-train on the training tasks of a folder and evaluate on its
+    /// held-out tasks.
+    Train(TasksTrainArgs),
+    /// Evaluate a checkpoint on the held-out tasks of its folder (or of
+    /// --tasks).
+    Eval(TasksEvalArgs),
 }
 
 /// Options of `maml sinusoid train`.
 #[derive(Args, Debug)]
-pub struct TrainArgs {
-    /// Output folder.
-    #[arg(long, default_value = "runs/maml-sinusoid")]
-    out: PathBuf,
-    /// How the initialisation is trained.
-    #[arg(long, value_enum, default_value = "maml")]
-    method: MethodArg,
-    /// Shorthand for --method first-order.
-    #[arg(long)]
-    first_order: bool,
-    /// K, support points per task.
-    #[arg(long, default_value_t = 10)]
-    shots: usize,
-    /// Inner SGD steps during meta-training.
-    #[arg(long, default_value_t = 1)]
-    inner_steps: usize,
-    /// Inner learning rate α.
-    #[arg(long, default_value_t = 0.01)]
-    inner_lr: f32,
-    /// Tasks per meta-batch.
-    #[arg(long, default_value_t = 25)]
-    meta_batch: usize,
-    /// Meta-iterations.
-    #[arg(long, default_value_t = 70_000)]
-    iterations: usize,
-    /// Adam learning rate of the meta-update.
-    #[arg(long, default_value_t = 1e-3)]
-    meta_lr: f64,
-    /// Seed of the run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// A run of a few seconds (for CI): 200 iterations, 100 evaluation tasks.
-    #[arg(long)]
-    test: bool,
-    /// Do not draw PNG plots.
-    #[arg(long)]
-    no_plot: bool,
-    /// No progress bar.
-    #[arg(long)]
-    quiet: bool,
+pub struct SinusoidTrainArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    config: SinusoidConfig,
+}
+
+/// Options of `maml classify`.
+#[derive(Args, Debug)]
+pub struct ClassifyArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    config: ClassifyConfig,
+}
+
+/// Options of `maml tasks train`.
+#[derive(Args, Debug)]
+pub struct TasksTrainArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    config: UserTasksConfig,
 }
 
 /// Options of `maml sinusoid eval`.
@@ -98,141 +91,177 @@ pub struct EvalArgs {
     plots: Option<PathBuf>,
 }
 
-/// Options of `maml classify`.
+/// Options of `maml tasks eval`.
 #[derive(Args, Debug)]
-pub struct ClassifyArgs {
-    /// Output folder.
-    #[arg(long, default_value = "runs/maml-classify")]
-    out: PathBuf,
-    /// Classes per task (N).
-    #[arg(long, default_value_t = 5)]
-    ways: usize,
-    /// Examples per class in the support set (K).
-    #[arg(long, default_value_t = 5)]
-    shots: usize,
-    /// Meta-iterations.
-    #[arg(long, default_value_t = 3000)]
-    iterations: usize,
-    /// Seed of the run.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// A run of a few seconds (for CI).
+pub struct TasksEvalArgs {
+    /// A checkpoint written by `maml tasks train`.
     #[arg(long)]
-    test: bool,
-    /// No progress bar.
+    checkpoint: PathBuf,
+    /// A folder of task files to evaluate on (all of them), instead of the
+    /// held-out tasks of the training folder.
     #[arg(long)]
-    quiet: bool,
+    tasks: Option<PathBuf>,
 }
 
-/// Runs a MAML command.
-pub fn run(b: Benchmark, _m: &clap::ArgMatches, _out: &mut super::Output) -> Result<()> {
+/// Runs a MAML command; `m` are its parsed arguments.
+pub fn run(b: Benchmark, m: &ArgMatches, out: &mut Output) -> Result<()> {
     match b {
         Benchmark::Sinusoid {
             action: SinusoidAction::Train(a),
-        } => train(a),
+        } => train(a, m, out),
         Benchmark::Sinusoid {
             action: SinusoidAction::Eval(a),
-        } => eval(a),
-        Benchmark::Classify(a) => classify(a),
+        } => eval(a, out),
+        Benchmark::Classify(a) => classify(a, m, out),
+        Benchmark::Tasks {
+            action: TasksAction::Train(a),
+        } => tasks_train(a, m, out),
+        Benchmark::Tasks {
+            action: TasksAction::Eval(a),
+        } => tasks_eval(a, out),
     }
 }
 
-fn train(a: TrainArgs) -> Result<()> {
-    let method = match (a.first_order, a.method) {
-        (true, _) | (_, MethodArg::FirstOrder) => Method::FirstOrder,
-        (_, MethodArg::Maml) => Method::Maml,
-        (_, MethodArg::MetaSgd) => Method::MetaSgd,
-        (_, MethodArg::Pretrained) => Method::Pretrained,
-    };
-    let mut cfg = SinusoidConfig {
-        method,
-        shots: a.shots,
-        inner_steps: a.inner_steps,
-        inner_lr: a.inner_lr,
-        meta_batch: a.meta_batch,
-        iterations: a.iterations,
-        meta_lr: a.meta_lr,
-        seed: a.seed,
-        ..SinusoidConfig::default()
-    };
-    if a.test {
-        cfg.iterations = 200;
-        cfg.eval_tasks = 100;
-        cfg.log_every = 20;
-    }
-    println!(
-        "training {:?} on sinusoids, K = {}, {} iterations → {}",
+fn train(a: SinusoidTrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
+    let (cfg, run, resume) = prepare(
+        &a.run,
+        m,
+        SinusoidConfig::test_preset,
+        SinusoidConfig::validate,
+        "iterations",
+        |_| "runs/maml-sinusoid".into(),
+    )?;
+    out.line(format!(
+        "{} {} on sinusoids, K = {}, {} iterations → {}",
+        if resume { "resuming" } else { "training" },
         cfg.method,
         cfg.shots,
         cfg.iterations,
-        a.out.display()
-    );
-    let s = sinusoid::train(&cfg, &a.out, a.quiet, a.no_plot)?;
-    println!(
-        "final training loss {:.4} after {:.1} s",
-        s.final_loss, s.seconds
-    );
-    let (cfg, m) = sinusoid::load(&s.checkpoint)?;
-    let report = sinusoid::evaluate(&cfg, &m, 10)?;
-    print_report(&report);
-    sinusoid::write_json(&a.out.join("eval.json"), &report)?;
-    if !a.no_plot {
-        sinusoid::plot_adaptation(&cfg, &m, &a.out, 3)?;
-    }
-    println!("wrote {}", a.out.display());
-    Ok(())
+        run.root().display()
+    ))?;
+    let mut reporter = Terminal::new(a.run.quiet);
+    let s = sinusoid::train(&cfg, &run, resume, a.run.no_plot, &mut reporter)?;
+    drop(reporter);
+    out.line(format!(
+        "trained in {:.1} s; best validation MSE {:.4} at iteration {}",
+        s.fit.state.train_seconds,
+        s.fit.state.best.unwrap_or(f64::NAN),
+        s.fit.state.best_step.unwrap_or(0)
+    ))?;
+    print_report(&s.eval, out)?;
+    out.line(format!("wrote {}", run.root().display()))
 }
 
-fn eval(a: EvalArgs) -> Result<()> {
+fn eval(a: EvalArgs, out: &mut Output) -> Result<()> {
     let (cfg, m) = sinusoid::load(&a.checkpoint)?;
     let report = sinusoid::evaluate(&cfg, &m, 10)?;
-    print_report(&report);
+    print_report(&report, out)?;
     if let Some(dir) = a.plots {
-        std::fs::create_dir_all(&dir).map_err(|source| ferrograd_nn::Error::Io {
+        std::fs::create_dir_all(&dir).map_err(|source| Error::Io {
             path: dir.clone(),
             source,
         })?;
         for p in sinusoid::plot_adaptation(&cfg, &m, &dir, 3)? {
-            println!("wrote {}", p.display());
+            out.line(format!("wrote {}", p.display()))?;
         }
     }
     Ok(())
 }
 
-fn print_report(r: &sinusoid::EvalReport) {
-    println!(
-        "{:?}, K = {}: query MSE over {} held-out tasks (mean ± 95% CI)",
+fn print_report(r: &sinusoid::EvalReport, out: &mut Output) -> Result<()> {
+    out.line(format!(
+        "{}, K = {}: query MSE over {} held-out tasks (mean ± 95% CI)",
         r.method, r.shots, r.tasks
-    );
+    ))?;
     for steps in [0, 1, 10] {
         if let Some(s) = r.mse.get(steps) {
-            println!("  after {steps:2} steps: {s}");
+            out.line(format!(
+                "  after {steps:2} step{}: {s}",
+                if steps == 1 { " " } else { "s" }
+            ))?;
         }
     }
+    Ok(())
 }
 
-fn classify(a: ClassifyArgs) -> Result<()> {
-    let mut cfg = ClassifyConfig {
-        ways: a.ways,
-        shots: a.shots,
-        iterations: a.iterations,
-        seed: a.seed,
-        ..ClassifyConfig::default()
-    };
-    if a.test {
-        cfg.iterations = 100;
-        cfg.eval_tasks = 50;
-    }
-    let r = classification::run(&cfg, &a.out, a.quiet)?;
-    println!(
+fn classify(a: ClassifyArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
+    let (cfg, run, resume) = prepare(
+        &a.run,
+        m,
+        ClassifyConfig::test_preset,
+        ClassifyConfig::validate,
+        "iterations",
+        |_| "runs/maml-classify".into(),
+    )?;
+    out.line(format!(
+        "{} {}-way {}-shot MAML, {} iterations → {}",
+        if resume { "resuming" } else { "training" },
+        cfg.ways,
+        cfg.shots,
+        cfg.iterations,
+        run.root().display()
+    ))?;
+    let mut reporter = Terminal::new(a.run.quiet);
+    let r = classification::run(&cfg, &run, resume, &mut reporter)?;
+    drop(reporter);
+    out.line(format!(
         "{}-way {}-shot accuracy on {} new tasks (mean ± 95% CI):",
         cfg.ways, cfg.shots, r.tasks
-    );
-    println!("  MAML, {} steps:          {}", cfg.inner_steps, r.maml);
-    println!(
+    ))?;
+    out.line(format!("  MAML, {} steps:          {}", cfg.inner_steps, r.maml))?;
+    out.line(format!(
         "  from scratch, {} steps:  {}",
         cfg.inner_steps, r.scratch_same_steps
-    );
-    println!("  from scratch, {} steps: {}", cfg.scratch_steps, r.scratch);
+    ))?;
+    out.line(format!(
+        "  from scratch, {} steps: {}",
+        cfg.scratch_steps, r.scratch
+    ))?;
+    out.line(format!("wrote {}", run.root().display()))
+}
+
+fn tasks_train(a: TasksTrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
+    let (cfg, run, resume) = prepare(
+        &a.run,
+        m,
+        UserTasksConfig::test_preset,
+        UserTasksConfig::validate,
+        "iterations",
+        |_| "runs/maml-tasks".into(),
+    )?;
+    out.line(format!(
+        "{} MAML on the tasks in {}, K = {}, {} iterations → {}",
+        if resume { "resuming" } else { "training" },
+        cfg.tasks.as_deref().unwrap_or(Path::new("?")).display(),
+        cfg.shots,
+        cfg.iterations,
+        run.root().display()
+    ))?;
+    let mut reporter = Terminal::new(a.run.quiet);
+    let s = user_tasks::train(&cfg, &run, resume, &mut reporter)?;
+    drop(reporter);
+    print_user_report(&s.eval, out)?;
+    out.line(format!("wrote {}", run.root().display()))
+}
+
+fn tasks_eval(a: TasksEvalArgs, out: &mut Output) -> Result<()> {
+    let r = user_tasks::evaluate_checkpoint(&a.checkpoint, a.tasks.as_deref())?;
+    print_user_report(&r, out)
+}
+
+fn print_user_report(r: &user_tasks::EvalReport, out: &mut Output) -> Result<()> {
+    out.line(format!(
+        "K = {}: query MSE over {} held-out tasks, in the target's units (mean ± 95% CI)",
+        r.shots,
+        r.tasks.len()
+    ))?;
+    for steps in [0, 1, 10] {
+        if let Some(s) = r.mse.get(steps) {
+            out.line(format!(
+                "  after {steps:2} step{}: {s}",
+                if steps == 1 { " " } else { "s" }
+            ))?;
+        }
+    }
     Ok(())
 }

@@ -9,8 +9,14 @@ mod maml;
 pub mod output;
 pub mod progress;
 
+use crate::run::config::{read_saved, resolve, resume_config};
+use crate::run::{OpenMode, RunArgs, RunDir};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
+use ferrograd_nn::Result;
 use output::Output;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::PathBuf;
 
 /// ferrograd: train and evaluate small models.
 #[derive(Parser, Debug)]
@@ -48,6 +54,42 @@ fn leaf(m: &ArgMatches) -> &ArgMatches {
         m = sub;
     }
     m
+}
+
+/// A family's configuration and run folder from the flags: `--resume DIR`
+/// (the saved configuration; only `length` may change), or a new run from
+/// defaults, `--test`, `--config` and flags into `--out` (or
+/// `default_out(config)`). The configuration is validated before any file
+/// of an earlier run is touched.
+fn prepare<C>(
+    run: &RunArgs,
+    m: &ArgMatches,
+    test: fn(&mut C),
+    validate: fn(&C) -> Result<()>,
+    length: &str,
+    default_out: impl FnOnce(&C) -> PathBuf,
+) -> Result<(C, RunDir, bool)>
+where
+    C: FromArgMatches + Serialize + DeserializeOwned + Default,
+{
+    if let Some(dir) = &run.resume {
+        let saved: C = read_saved(&dir.join(crate::run::dir::CONFIG_FILE))?;
+        let cfg = resume_config(m, &saved, &[length])?;
+        validate(&cfg)?;
+        return Ok((cfg, RunDir::open(dir, OpenMode::Resume)?, true));
+    }
+    let cfg: C = resolve(m, run.config.as_deref(), run.test.then_some(test))?;
+    validate(&cfg)?;
+    let dir = run
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(&cfg));
+    let mode = if run.overwrite {
+        OpenMode::Overwrite
+    } else {
+        OpenMode::Fresh
+    };
+    Ok((cfg, RunDir::open(dir, mode)?, false))
 }
 
 /// Every subcommand accepts negative numbers as values (`--lr -0.001` is a

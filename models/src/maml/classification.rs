@@ -3,51 +3,91 @@
 //! network from scratch on each task's support set.
 
 use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
-use super::sinusoid::write_json;
 use super::stats::MeanCi;
 use super::tasks::{GaussianClusters, TaskDistribution};
 use ferrograd_autograd::Var;
+use crate::run::config::List;
+use crate::run::{
+    family_checkpoint, fit, Event, Goal, LoopSettings, Monitor, Reporter, RunDir, TrainTask,
+    META_FAMILY,
+};
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
-use ferrograd_nn::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd_nn::train::{derive_seed, MetricsLogger, Progress};
-use ferrograd_nn::{Error, Forward, Result};
+use ferrograd_nn::optim::{Adam, AdamConfig};
+use ferrograd_nn::train::{derive_seed, derive_seed_index};
+use ferrograd_nn::{Error, Forward, Module, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Settings of a classification run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+fn d() -> ClassifyConfig {
+    ClassifyConfig::default()
+}
+
+/// Settings of a classification run: the flags of `maml classify`, the
+/// keys of its YAML configuration and of `config.json`.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ClassifyConfig {
-    /// Classes per task (N).
+    /// Classes per task (N, at least 2).
+    #[arg(long, default_value_t = d().ways)]
     pub ways: usize,
     /// Support examples per class (K).
+    #[arg(long, default_value_t = d().shots)]
     pub shots: usize,
     /// Query examples per class.
+    #[arg(long, default_value_t = d().queries)]
     pub queries: usize,
     /// Feature dimension.
+    #[arg(long, default_value_t = d().dim)]
     pub dim: usize,
     /// Standard deviation of the class centres (noise is N(0, I)).
+    #[arg(long, default_value_t = d().spread)]
     pub spread: f32,
-    /// Hidden widths of the ReLU network.
-    pub hidden: Vec<usize>,
+    /// Hidden widths of the ReLU network, a comma list.
+    #[arg(long, default_value_t = d().hidden)]
+    pub hidden: List<usize>,
     /// Inner SGD steps (meta-training and adaptation).
+    #[arg(long, default_value_t = d().inner_steps)]
     pub inner_steps: usize,
     /// Inner learning rate α (also the from-scratch learning rate).
+    #[arg(long, default_value_t = d().inner_lr)]
     pub inner_lr: f32,
     /// SGD steps of the from-scratch baseline.
+    #[arg(long, default_value_t = d().scratch_steps)]
     pub scratch_steps: usize,
     /// Tasks per meta-batch.
+    #[arg(long, default_value_t = d().meta_batch)]
     pub meta_batch: usize,
     /// Meta-iterations.
+    #[arg(long, default_value_t = d().iterations)]
     pub iterations: usize,
     /// Adam learning rate of the meta-update.
+    #[arg(long, default_value_t = d().meta_lr)]
     pub meta_lr: f64,
     /// New tasks evaluated.
+    #[arg(long, default_value_t = d().eval_tasks)]
     pub eval_tasks: usize,
+    /// Validation tasks (their own seed).
+    #[arg(long, default_value_t = d().valid_tasks)]
+    pub valid_tasks: usize,
+    /// Log every this many iterations.
+    #[arg(long, default_value_t = d().log_every)]
+    pub log_every: usize,
+    /// Validate every this many iterations (picks the best checkpoint).
+    #[arg(long, default_value_t = d().valid_every)]
+    pub valid_every: usize,
+    /// Stop after this many validations without improvement.
+    #[arg(long)]
+    pub patience: Option<u64>,
+    /// Stop with an error after this many non-finite meta-losses in a row.
+    #[arg(long, default_value_t = d().max_nonfinite)]
+    pub max_nonfinite: u64,
     /// Base seed.
+    #[arg(long, default_value_t = d().seed)]
     pub seed: u64,
 }
 
@@ -59,7 +99,7 @@ impl Default for ClassifyConfig {
             queries: 15,
             dim: 8,
             spread: 1.5,
-            hidden: vec![64, 64],
+            hidden: List(vec![64, 64]),
             inner_steps: 5,
             inner_lr: 0.1,
             scratch_steps: 100,
@@ -67,8 +107,71 @@ impl Default for ClassifyConfig {
             iterations: 3000,
             meta_lr: 1e-3,
             eval_tasks: 500,
+            valid_tasks: 100,
+            log_every: 50,
+            valid_every: 250,
+            patience: None,
+            max_nonfinite: 20,
             seed: 1,
         }
+    }
+}
+
+impl ClassifyConfig {
+    /// The `--test` preset: 100 iterations, 50 evaluation tasks.
+    pub fn test_preset(cfg: &mut ClassifyConfig) {
+        cfg.iterations = 100;
+        cfg.eval_tasks = 50;
+        cfg.valid_tasks = 20;
+        cfg.log_every = 20;
+        cfg.valid_every = 50;
+    }
+
+    /// Checks every setting, naming the flag at fault and its range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| {
+            Err(Error::Config(format!(
+                "maml classify: --{} {why}",
+                field.replace('_', "-")
+            )))
+        };
+        for (name, v, min) in [
+            ("ways", self.ways, 2),
+            ("shots", self.shots, 1),
+            ("queries", self.queries, 1),
+            ("dim", self.dim, 1),
+            ("inner_steps", self.inner_steps, 1),
+            ("scratch_steps", self.scratch_steps, 1),
+            ("meta_batch", self.meta_batch, 1),
+            ("iterations", self.iterations, 1),
+            ("eval_tasks", self.eval_tasks, 2),
+            ("valid_tasks", self.valid_tasks, 1),
+            ("log_every", self.log_every, 1),
+            ("valid_every", self.valid_every, 1),
+        ] {
+            if v < min {
+                return bad(name, format!("must be at least {min}, got {v}"));
+            }
+        }
+        if !(self.spread.is_finite() && self.spread > 0.0) {
+            return bad("spread", format!("must be positive and finite, got {}", self.spread));
+        }
+        if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
+            return bad("inner_lr", format!("must be positive and finite, got {}", self.inner_lr));
+        }
+        if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
+            return bad("meta_lr", format!("must be positive and finite, got {}", self.meta_lr));
+        }
+        if self.hidden.0.contains(&0) {
+            return bad("hidden", format!("widths must be positive, got {}", self.hidden));
+        }
+        if self.max_nonfinite == 0 {
+            return bad("max_nonfinite", "must be at least 1".into());
+        }
+        if self.patience == Some(0) {
+            return bad("patience", "must be at least 1 (or left out)".into());
+        }
+        Ok(())
     }
 }
 
@@ -89,7 +192,7 @@ pub struct ClassifyReport {
 
 fn network(cfg: &ClassifyConfig, seed: u64) -> Result<Mlp> {
     let mut sizes = vec![cfg.dim];
-    sizes.extend_from_slice(&cfg.hidden);
+    sizes.extend_from_slice(&cfg.hidden.0);
     sizes.push(cfg.ways);
     Mlp::new(&sizes, Activation::Relu, seed)
 }
@@ -147,14 +250,64 @@ pub fn accuracy(m: &Maml<Mlp>, batch: &[TaskBatch], steps: usize) -> Result<Vec<
         .collect())
 }
 
-/// Meta-trains, then compares with training from scratch; writes
-/// `config.json`, `metrics.jsonl`, `checkpoint.safetensors` and `eval.json`.
-pub fn run(cfg: &ClassifyConfig, out: &Path, quiet: bool) -> Result<ClassifyReport> {
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
+/// The family name in classification checkpoints.
+pub const FAMILY: &str = "maml-classify";
+
+struct ClassifyTrain<'a> {
+    m: &'a Maml<Mlp>,
+    cfg: &'a ClassifyConfig,
+    valid: Vec<TaskBatch>,
+}
+
+impl TrainTask for ClassifyTrain<'_> {
+    fn module(&self) -> &dyn Module {
+        &self.m.model
+    }
+
+    fn loss(&mut self, step: u64) -> Result<Var> {
+        let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
+        let mut rng = StdRng::seed_from_u64(seed);
+        self.m.meta_loss(&tasks(self.cfg, self.cfg.meta_batch, &mut rng))
+    }
+
+    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+        let acc = MeanCi::of(&accuracy(self.m, &self.valid, self.cfg.inner_steps)?).mean;
+        Ok(vec![("valid_accuracy".into(), acc)])
+    }
+
+    fn metadata(&self) -> Result<BTreeMap<String, String>> {
+        let mut c = Checkpoint::new();
+        c.set_json(META_FAMILY, FAMILY)?;
+        c.set_json(META_CONFIG, self.cfg)?;
+        Ok(c.metadata)
+    }
+}
+
+/// A meta-trained network and its configuration from a checkpoint written
+/// by [`run`].
+pub fn load(path: &Path) -> Result<(ClassifyConfig, Maml<Mlp>)> {
+    let (ckpt, cfg): (Checkpoint, ClassifyConfig) = family_checkpoint(path, FAMILY)?;
+    let m = learner(&cfg, 0)?;
+    ckpt.load_into(&m.model).map_err(|e| Error::Format {
+        path: path.to_path_buf(),
+        problem: format!("the tensors do not fit the recorded network: {e}"),
     })?;
-    write_json(&out.join("config.json"), cfg)?;
+    Ok((cfg, m))
+}
+
+/// Meta-trains into `run` (or continues it with `resume`), then compares
+/// the best checkpoint (by validation accuracy) with training from scratch
+/// on new tasks; writes `eval.json`.
+pub fn run(
+    cfg: &ClassifyConfig,
+    run: &RunDir,
+    resume: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<ClassifyReport> {
+    cfg.validate()?;
+    if !resume {
+        run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
+    }
     let m = learner(cfg, derive_seed(cfg.seed, "init"))?;
     let mut opt = Adam::new(
         m.meta_params(),
@@ -163,28 +316,28 @@ pub fn run(cfg: &ClassifyConfig, out: &Path, quiet: bool) -> Result<ClassifyRepo
             ..AdamConfig::default()
         },
     )?;
-    let log = MetricsLogger::create(out.join("metrics.jsonl"))?;
-    let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "meta-train tasks"));
-    let progress = Progress::new(cfg.iterations as u64, quiet);
-    let start = std::time::Instant::now();
-    for it in 1..=cfg.iterations {
-        let loss = m.meta_loss(&tasks(cfg, cfg.meta_batch, &mut rng))?;
-        opt.zero_grad();
-        loss.backward()?;
-        opt.step()?;
-        if it % 50 == 0 || it == cfg.iterations {
-            log.log_values(it as u64, &[("meta_loss", loss.item()? as f64)])?;
-        }
-        progress.inc(1);
-    }
-    progress.finish();
-    let seconds = start.elapsed().as_secs_f64();
-    let mut ckpt = Checkpoint::from_module(&m.model);
-    ckpt.set_json(META_CONFIG, cfg)?;
-    ckpt.save(out.join("checkpoint.safetensors"))?;
+    let mut valid_rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "validation tasks"));
+    let valid = tasks(cfg, cfg.valid_tasks, &mut valid_rng);
+    let settings = LoopSettings {
+        valid_every: cfg.valid_every as u64,
+        monitor: Some(Monitor {
+            metric: "valid_accuracy".into(),
+            goal: Goal::Maximize,
+        }),
+        patience: cfg.patience,
+        max_nonfinite: cfg.max_nonfinite,
+        ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
+    };
+    let mut task = ClassifyTrain { m: &m, cfg, valid };
+    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
+    reporter.report(Event::Phase(format!(
+        "comparing with training from scratch on {} new tasks",
+        cfg.eval_tasks
+    )));
+    let (_, best) = load(&run.best())?;
     let mut eval_rng = StdRng::seed_from_u64(0x0C1A_55E5);
     let test = tasks(cfg, cfg.eval_tasks, &mut eval_rng);
-    let maml = MeanCi::of(&accuracy(&m, &test, cfg.inner_steps)?);
+    let maml = MeanCi::of(&accuracy(&best, &test, cfg.inner_steps)?);
     let scratch_model = learner(cfg, derive_seed(cfg.seed, "scratch init"))?;
     let scratch_same_steps = MeanCi::of(&accuracy(&scratch_model, &test, cfg.inner_steps)?);
     let scratch = MeanCi::of(&accuracy(&scratch_model, &test, cfg.scratch_steps)?);
@@ -193,35 +346,51 @@ pub fn run(cfg: &ClassifyConfig, out: &Path, quiet: bool) -> Result<ClassifyRepo
         maml,
         scratch_same_steps,
         scratch,
-        seconds,
+        seconds: fit.state.train_seconds,
     };
-    write_json(&out.join("eval.json"), &report)?;
+    run.write_json(crate::run::dir::EVAL_FILE, &report)?;
     Ok(report)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::{OpenMode, Silent};
 
     #[test]
     fn a_short_run_beats_chance_and_writes_its_files() {
         let cfg = ClassifyConfig {
             iterations: 40,
             eval_tasks: 40,
-            hidden: vec![32],
+            valid_every: 20,
+            valid_tasks: 20,
+            log_every: 10,
+            hidden: List(vec![32]),
             ..ClassifyConfig::default()
         };
         let dir = std::env::temp_dir().join(format!("ferrograd-classify-{}", std::process::id()));
-        let r = run(&cfg, &dir, true).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = run(&cfg, &RunDir::open(&dir, OpenMode::Fresh).unwrap(), false, &mut Silent).unwrap();
         assert!(r.maml.mean > 1.0 / cfg.ways as f64, "{:?}", r);
         for f in [
             "config.json",
             "metrics.jsonl",
-            "checkpoint.safetensors",
+            "checkpoints/best.safetensors",
+            "checkpoints/last.safetensors",
             "eval.json",
         ] {
             assert!(dir.join(f).exists(), "{f}");
         }
+        let log = ferrograd_nn::train::read_metrics(dir.join("metrics.jsonl")).unwrap();
+        assert_eq!(log.len(), 4);
+        assert!(log.iter().all(|r| r.metrics["train_loss"].is_some()));
+        assert_eq!(log.iter().filter(|r| r.metrics.contains_key("valid_accuracy")).count(), 2);
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn one_way_tasks_are_refused() {
+        let e = ClassifyConfig { ways: 1, ..d() }.validate().unwrap_err().to_string();
+        assert!(e.contains("--ways") && e.contains("at least 2"), "{e}");
     }
 }

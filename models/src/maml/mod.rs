@@ -6,6 +6,7 @@ pub mod learner;
 pub mod sinusoid;
 pub mod stats;
 pub mod tasks;
+pub mod user_tasks;
 
 pub use learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
 pub use tasks::{Examples, GaussianClusters, SineTask, Sinusoid, TaskDistribution};

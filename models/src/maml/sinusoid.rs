@@ -7,21 +7,26 @@ use super::stats::MeanCi;
 use super::tasks::{SineTask, Sinusoid, TaskDistribution};
 use crate::plot::{chart, Series};
 use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, TrainingState, META_CONFIG, META_TRAINING_STATE};
+use crate::run::config::List;
+use crate::run::{
+    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
+    TrainTask, META_FAMILY,
+};
+use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
-use ferrograd_nn::optim::{Adam, AdamConfig, Optimizer};
-use ferrograd_nn::train::{derive_seed, MetricsLogger, Progress};
+use ferrograd_nn::optim::{Adam, AdamConfig};
+use ferrograd_nn::train::{derive_seed, derive_seed_index, read_metrics};
 use ferrograd_nn::{Error, Forward, Module, Result};
 use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 /// How the initial parameters are trained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "kebab-case")]
 pub enum Method {
     /// MAML with second-order meta-gradients.
@@ -34,33 +39,75 @@ pub enum Method {
     Pretrained,
 }
 
-/// Every setting of a sinusoid run (saved with its checkpoint).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Method::Maml => "maml",
+            Method::FirstOrder => "first-order",
+            Method::MetaSgd => "meta-sgd",
+            Method::Pretrained => "pretrained",
+        })
+    }
+}
+
+fn d() -> SinusoidConfig {
+    SinusoidConfig::default()
+}
+
+/// Every setting of a sinusoid run: the flags of `maml sinusoid train`, the
+/// keys of its YAML configuration and of `config.json`.
+#[derive(clap::Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct SinusoidConfig {
     /// How the initialisation is trained.
+    #[arg(long, value_enum, default_value_t = d().method)]
     pub method: Method,
     /// K: support (and, in meta-training, query) examples per task.
+    #[arg(long, default_value_t = d().shots)]
     pub shots: usize,
     /// Inner SGD steps during meta-training.
+    #[arg(long, default_value_t = d().inner_steps)]
     pub inner_steps: usize,
     /// Inner learning rate α (also the fine-tuning rate at evaluation).
+    #[arg(long, default_value_t = d().inner_lr)]
     pub inner_lr: f32,
     /// Tasks per meta-batch.
+    #[arg(long, default_value_t = d().meta_batch)]
     pub meta_batch: usize,
     /// Meta-iterations (Adam steps).
+    #[arg(long, default_value_t = d().iterations)]
     pub iterations: usize,
     /// Adam's learning rate for the meta-update.
+    #[arg(long, default_value_t = d().meta_lr)]
     pub meta_lr: f64,
-    /// Hidden widths of the ReLU network (1-h₁-…-1).
-    pub hidden: Vec<usize>,
+    /// Hidden widths of the ReLU network (1-h₁-…-1), a comma list.
+    #[arg(long, default_value_t = d().hidden)]
+    pub hidden: List<usize>,
     /// Base seed of the run.
+    #[arg(long, default_value_t = d().seed)]
     pub seed: u64,
     /// Held-out evaluation tasks.
+    #[arg(long, default_value_t = d().eval_tasks)]
     pub eval_tasks: usize,
     /// Query points per evaluation task.
+    #[arg(long, default_value_t = d().eval_points)]
     pub eval_points: usize,
     /// Log the meta-training loss every this many iterations.
+    #[arg(long, default_value_t = d().log_every)]
     pub log_every: usize,
+    /// Score the validation tasks every this many iterations (picks the
+    /// best checkpoint).
+    #[arg(long, default_value_t = d().valid_every)]
+    pub valid_every: usize,
+    /// Validation tasks (their own seed, apart from training and evaluation).
+    #[arg(long, default_value_t = d().valid_tasks)]
+    pub valid_tasks: usize,
+    /// Stop after this many validations without improvement.
+    #[arg(long)]
+    pub patience: Option<u64>,
+    /// Stop with an error after this many non-finite meta-losses in a row.
+    #[arg(long, default_value_t = d().max_nonfinite)]
+    pub max_nonfinite: u64,
 }
 
 impl Default for SinusoidConfig {
@@ -76,12 +123,68 @@ impl Default for SinusoidConfig {
             meta_batch: 25,
             iterations: 70_000,
             meta_lr: 1e-3,
-            hidden: vec![40, 40],
+            hidden: List(vec![40, 40]),
             seed: 1,
             eval_tasks: 600,
             eval_points: 100,
             log_every: 100,
+            valid_every: 1_000,
+            valid_tasks: 100,
+            patience: None,
+            max_nonfinite: 20,
         }
+    }
+}
+
+impl SinusoidConfig {
+    /// The `--test` preset: 200 iterations, 100 evaluation tasks.
+    pub fn test_preset(cfg: &mut SinusoidConfig) {
+        cfg.iterations = 200;
+        cfg.eval_tasks = 100;
+        cfg.log_every = 20;
+        cfg.valid_every = 100;
+        cfg.valid_tasks = 50;
+    }
+
+    /// Checks every setting, naming the flag at fault and its range.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |field: &str, why: String| {
+            Err(Error::Config(format!(
+                "maml sinusoid: --{} {why}",
+                field.replace('_', "-")
+            )))
+        };
+        for (name, v, min) in [
+            ("shots", self.shots, 1),
+            ("inner_steps", self.inner_steps, 1),
+            ("meta_batch", self.meta_batch, 1),
+            ("iterations", self.iterations, 1),
+            ("eval_tasks", self.eval_tasks, 2),
+            ("eval_points", self.eval_points, 1),
+            ("log_every", self.log_every, 1),
+            ("valid_every", self.valid_every, 1),
+            ("valid_tasks", self.valid_tasks, 1),
+        ] {
+            if v < min {
+                return bad(name, format!("must be at least {min}, got {v}"));
+            }
+        }
+        if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
+            return bad("inner_lr", format!("must be positive and finite, got {}", self.inner_lr));
+        }
+        if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
+            return bad("meta_lr", format!("must be positive and finite, got {}", self.meta_lr));
+        }
+        if self.hidden.0.contains(&0) {
+            return bad("hidden", format!("widths must be positive, got {}", self.hidden));
+        }
+        if self.max_nonfinite == 0 {
+            return bad("max_nonfinite", "must be at least 1".into());
+        }
+        if self.patience == Some(0) {
+            return bad("patience", "must be at least 1 (or left out)".into());
+        }
+        Ok(())
     }
 }
 
@@ -118,7 +221,7 @@ impl Forward for SineNet {
 
 /// The meta-learner of a configuration (its network freshly initialised).
 pub fn learner(cfg: &SinusoidConfig) -> Result<Maml<SineNet>> {
-    let net = SineNet::new(&cfg.hidden, derive_seed(cfg.seed, "init"))?;
+    let net = SineNet::new(&cfg.hidden.0, derive_seed(cfg.seed, "init"))?;
     let config = MamlConfig {
         inner_steps: cfg.inner_steps,
         inner_lr: cfg.inner_lr,
@@ -147,18 +250,8 @@ pub fn sample_tasks(
         .collect()
 }
 
-/// What a finished training run reports.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TrainSummary {
-    /// The meta-loss (or joint-training loss) of the last logged iteration.
-    pub final_loss: f64,
-    /// Wall time of training, in seconds.
-    pub seconds: f64,
-    /// Iterations run.
-    pub iterations: usize,
-    /// The checkpoint written.
-    pub checkpoint: PathBuf,
-}
+/// The family name in sinusoid checkpoints.
+pub const FAMILY: &str = "maml-sinusoid";
 
 /// The training loss of one iteration: MAML's meta-loss, or for the
 /// pretrained baseline the MSE of the unadapted network on all points.
@@ -176,14 +269,73 @@ fn iteration_loss(m: &Maml<SineNet>, cfg: &SinusoidConfig, tasks: &[TaskBatch]) 
     Ok(total.mul_scalar(1.0 / (2 * tasks.len()) as f32))
 }
 
-/// Trains with `cfg` and writes into `out`: `metrics.jsonl`, `config.json`,
-/// `checkpoint.safetensors` and (unless `no_plot`) `training_loss.png`.
-pub fn train(cfg: &SinusoidConfig, out: &Path, quiet: bool, no_plot: bool) -> Result<TrainSummary> {
-    std::fs::create_dir_all(out).map_err(|source| Error::Io {
-        path: out.to_path_buf(),
-        source,
-    })?;
-    write_json(&out.join("config.json"), cfg)?;
+fn batches(tasks: Vec<(SineTask, TaskBatch)>) -> Vec<TaskBatch> {
+    tasks.into_iter().map(|(_, b)| b).collect()
+}
+
+/// The run's training task: meta-batch `s` is drawn from a seed derived
+/// from `s`, so a resumed run sees the same tasks.
+struct SineTrain<'a> {
+    m: &'a Maml<SineNet>,
+    cfg: &'a SinusoidConfig,
+    valid: Vec<TaskBatch>,
+}
+
+impl TrainTask for SineTrain<'_> {
+    fn module(&self) -> &dyn Module {
+        self.m
+    }
+
+    fn loss(&mut self, step: u64) -> Result<Var> {
+        let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
+        let mut rng = StdRng::seed_from_u64(seed);
+        let tasks = batches(sample_tasks(
+            self.cfg.meta_batch,
+            self.cfg.shots,
+            self.cfg.shots,
+            &mut rng,
+        ));
+        iteration_loss(self.m, self.cfg, &tasks)
+    }
+
+    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+        let per_step = self.m.evaluate(&self.valid, self.cfg.inner_steps)?;
+        let last = per_step.last().map(|v| MeanCi::of(v).mean).unwrap_or(f64::NAN);
+        Ok(vec![("valid_mse".into(), last)])
+    }
+
+    fn metadata(&self) -> Result<BTreeMap<String, String>> {
+        let mut c = Checkpoint::new();
+        c.set_json(META_FAMILY, FAMILY)?;
+        c.set_json(META_CONFIG, self.cfg)?;
+        Ok(c.metadata)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// The evaluation of the best checkpoint (written to `eval.json`).
+    pub eval: EvalReport,
+    /// The driver's summary.
+    pub fit: FitSummary,
+}
+
+/// Trains with `cfg` into `run` (or continues the run there with
+/// `resume`), evaluates the best checkpoint (by the validation tasks' MSE
+/// after `inner_steps` steps) on the held-out tasks, and draws
+/// `training_loss.png` and `adaptation_task{0,1,2}.png` unless `no_plot`.
+pub fn train(
+    cfg: &SinusoidConfig,
+    run: &RunDir,
+    resume: bool,
+    no_plot: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    if !resume {
+        run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
+    }
     let m = learner(cfg)?;
     let mut opt = Adam::new(
         m.meta_params(),
@@ -192,78 +344,58 @@ pub fn train(cfg: &SinusoidConfig, out: &Path, quiet: bool, no_plot: bool) -> Re
             ..AdamConfig::default()
         },
     )?;
-    let log = MetricsLogger::create(out.join("metrics.jsonl"))?;
-    let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "meta-train tasks"));
-    let mut progress = Progress::new(cfg.iterations as u64, quiet);
-    let start = Instant::now();
-    let (mut curve, mut window, mut final_loss) = (Vec::new(), Vec::new(), f64::NAN);
-    for it in 1..=cfg.iterations {
-        let tasks: Vec<TaskBatch> = sample_tasks(cfg.meta_batch, cfg.shots, cfg.shots, &mut rng)
-            .into_iter()
-            .map(|(_, b)| b)
-            .collect();
-        let loss = iteration_loss(&m, cfg, &tasks)?;
-        let value = loss.item()? as f64;
-        if !value.is_finite() {
-            return Err(Error::Config(format!(
-                "maml: the meta-loss became {value} at iteration {it}"
-            )));
-        }
-        opt.zero_grad();
-        loss.backward()?;
-        opt.step()?;
-        window.push(value);
-        if it % cfg.log_every.max(1) == 0 || it == cfg.iterations {
-            final_loss = window.iter().sum::<f64>() / window.len() as f64;
-            window.clear();
-            log.log_values(it as u64, &[("meta_loss", final_loss)])?;
-            curve.push((it as f32, final_loss as f32));
-            progress.set_loss(final_loss);
-        }
-        progress.inc(1);
-    }
-    progress.finish();
-    let seconds = start.elapsed().as_secs_f64();
-    let checkpoint = out.join("checkpoint.safetensors");
-    let mut ckpt = Checkpoint::from_module(&m);
-    ckpt.set_json(META_CONFIG, cfg)?;
-    let state = TrainingState {
-        epoch: 0,
-        step: cfg.iterations as u64,
-        seed: cfg.seed,
+    let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "validation tasks"));
+    let valid = batches(sample_tasks(cfg.valid_tasks, cfg.shots, cfg.eval_points, &mut rng));
+    let settings = LoopSettings {
+        valid_every: cfg.valid_every as u64,
+        monitor: Some(Monitor {
+            metric: "valid_mse".into(),
+            goal: Goal::Minimize,
+        }),
+        patience: cfg.patience,
+        max_nonfinite: cfg.max_nonfinite,
+        ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
     };
-    ckpt.set_json(META_TRAINING_STATE, &state)?;
-    ckpt.save(&checkpoint)?;
+    let mut task = SineTrain { m: &m, cfg, valid };
+    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
+    reporter.report(Event::Phase(format!(
+        "evaluating the best checkpoint on {} held-out tasks",
+        cfg.eval_tasks
+    )));
+    let (_, best) = load(&run.best())?;
+    let eval = evaluate(cfg, &best, 10)?;
+    run.write_json(crate::run::dir::EVAL_FILE, &eval)?;
     if !no_plot {
-        let label = format!("{:?}, K = {}", cfg.method, cfg.shots);
+        reporter.report(Event::Phase("drawing plots".into()));
+        let curve: Vec<(f32, f32)> = read_metrics(run.metrics())?
+            .iter()
+            .filter_map(|r| Some((r.step as f32, r.metrics.get("train_loss").copied().flatten()? as f32)))
+            .collect();
+        let label = format!("{}, K = {}", cfg.method, cfg.shots);
         chart(
-            &out.join("training_loss.png"),
+            &run.file("training_loss.png"),
             "meta-training loss (mean over each logging window)",
             "iteration",
             "loss",
             &[Series::line(&label, curve)],
             true,
         )?;
+        plot_adaptation(cfg, &best, run.root(), 3)?;
     }
-    Ok(TrainSummary {
-        final_loss,
-        seconds,
-        iterations: cfg.iterations,
-        checkpoint,
-    })
+    Ok(TrainSummary { eval, fit })
 }
 
-/// A trained learner and its configuration, from a checkpoint.
+/// A trained learner and its configuration, from a checkpoint written by
+/// [`train`]; a checkpoint of another family is an error saying what it is.
 pub fn load(path: &Path) -> Result<(SinusoidConfig, Maml<SineNet>)> {
-    let ckpt = Checkpoint::load(path)?;
-    let cfg: SinusoidConfig = ckpt.json(META_CONFIG)?.ok_or_else(|| Error::Format {
+    let (ckpt, cfg): (Checkpoint, SinusoidConfig) = family_checkpoint(path, FAMILY)?;
+    let m = learner(&cfg).map_err(|e| Error::Format {
         path: path.to_path_buf(),
-        problem: format!("metadata field '{META_CONFIG}' is missing: not a sinusoid checkpoint"),
+        problem: format!("bad configuration: {e}"),
     })?;
-    let m = learner(&cfg)?;
     ckpt.load_into(&m).map_err(|e| Error::Format {
         path: path.to_path_buf(),
-        problem: e.to_string(),
+        problem: format!("the tensors do not fit the recorded network: {e}"),
     })?;
     Ok((cfg, m))
 }
@@ -340,7 +472,7 @@ pub fn plot_adaptation(
                 .copied()
                 .zip(pred.value().data().iter().copied())
                 .collect();
-            series.push(Series::line(&format!("after {steps} steps"), pts));
+            series.push(Series::line(&format!("after {steps} step{}", if steps == 1 { "" } else { "s" }), pts));
         }
         let support = probe
             .support
@@ -356,7 +488,7 @@ pub fn plot_adaptation(
         ));
         let path = out.join(format!("adaptation_task{i}.png"));
         let title = format!(
-            "{:?}, K = {}: A = {:.2}, φ = {:.2}",
+            "{}, K = {}: A = {:.2}, φ = {:.2}",
             cfg.method, cfg.shots, task.amplitude, task.phase
         );
         chart(&path, &title, "x", "y", &series, false)?;
@@ -365,24 +497,10 @@ pub fn plot_adaptation(
     Ok(paths)
 }
 
-/// Writes `value` as pretty JSON to `path` (temporary file, then rename).
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
-    let text =
-        serde_json::to_string_pretty(value).map_err(|e| Error::Config(format!("json: {e}")))?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|source| Error::Io {
-        path: tmp.clone(),
-        source,
-    })?;
-    std::fs::rename(&tmp, path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::{OpenMode, Silent};
 
     fn tiny(method: Method) -> SinusoidConfig {
         SinusoidConfig {
@@ -390,31 +508,81 @@ mod tests {
             shots: 5,
             iterations: 30,
             meta_batch: 4,
-            hidden: vec![16, 16],
+            hidden: List(vec![16, 16]),
             eval_tasks: 20,
             eval_points: 20,
             log_every: 10,
+            valid_every: 10,
+            valid_tasks: 10,
             meta_lr: 3e-3,
             ..SinusoidConfig::default()
         }
     }
 
+    fn tmp(name: &str) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("ferrograd-sine-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        p
+    }
+
     #[test]
     fn train_save_load_evaluate_round_trip() {
-        let dir = std::env::temp_dir().join(format!("ferrograd-sine-{}", std::process::id()));
         for method in [Method::Maml, Method::MetaSgd, Method::Pretrained] {
             let cfg = tiny(method);
-            let out = dir.join(format!("{method:?}"));
-            let s = train(&cfg, &out, true, true).unwrap();
-            assert!(s.final_loss.is_finite());
-            let (loaded_cfg, m) = load(&s.checkpoint).unwrap();
+            let out = tmp(&format!("{method}"));
+            let run = RunDir::open(&out, OpenMode::Fresh).unwrap();
+            let s = train(&cfg, &run, false, true, &mut Silent).unwrap();
+            assert!(s.fit.state.best.unwrap().is_finite());
+            let (loaded_cfg, m) = load(&run.best()).unwrap();
             assert_eq!(loaded_cfg, cfg);
             let r = evaluate(&loaded_cfg, &m, 2).unwrap();
             assert_eq!(r.mse.len(), 3);
             assert!(r.mse.iter().all(|s| s.mean.is_finite()));
-            let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
-            assert_eq!(log.lines().count(), 3);
+            let log = read_metrics(run.metrics()).unwrap();
+            assert_eq!(log.len(), 3);
+            assert!(log.iter().all(|r| r.metrics["train_loss"].is_some() && r.metrics["valid_mse"].is_some()));
+            assert!(run.eval().is_file());
+            std::fs::remove_dir_all(&out).unwrap();
         }
-        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn resuming_repeats_an_uninterrupted_run_bit_for_bit() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        pool.install(|| {
+            let long = SinusoidConfig { iterations: 40, ..tiny(Method::Maml) };
+            let short = SinusoidConfig { iterations: 20, ..long.clone() };
+            let (a, b) = (tmp("straight"), tmp("resumed"));
+            train(&long, &RunDir::open(&a, OpenMode::Fresh).unwrap(), false, true, &mut Silent).unwrap();
+            train(&short, &RunDir::open(&b, OpenMode::Fresh).unwrap(), false, true, &mut Silent).unwrap();
+            let run_b = RunDir::open(&b, OpenMode::Resume).unwrap();
+            let s = train(&long, &run_b, true, true, &mut Silent).unwrap();
+            assert_eq!(s.fit.steps_this_run, 20);
+            let ta = Checkpoint::load(a.join("checkpoints/last.safetensors")).unwrap();
+            let tb = Checkpoint::load(b.join("checkpoints/last.safetensors")).unwrap();
+            assert_eq!(ta.tensors.len(), tb.tensors.len());
+            for (name, t) in &ta.tensors {
+                let bits = |t: &ferrograd_tensor::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(t), bits(&tb.tensors[name]), "{name}");
+            }
+            std::fs::remove_dir_all(&a).unwrap();
+            std::fs::remove_dir_all(&b).unwrap();
+        });
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused_by_name() {
+        let cases: Vec<(SinusoidConfig, &str)> = vec![
+            (SinusoidConfig { iterations: 0, ..d() }, "--iterations"),
+            (SinusoidConfig { inner_lr: -1.0, ..d() }, "--inner-lr"),
+            (SinusoidConfig { meta_lr: 0.0, ..d() }, "--meta-lr"),
+            (SinusoidConfig { meta_batch: 0, ..d() }, "--meta-batch"),
+            (SinusoidConfig { shots: 0, ..d() }, "--shots"),
+            (SinusoidConfig { hidden: List(vec![0]), ..d() }, "--hidden"),
+        ];
+        for (cfg, flag) in cases {
+            let e = cfg.validate().unwrap_err().to_string();
+            assert!(e.contains(flag), "{flag}: {e}");
+        }
     }
 }
