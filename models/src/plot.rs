@@ -168,9 +168,11 @@ pub fn linear_ticks_step(lo: f64, hi: f64, target: usize) -> (Vec<f64>, f64) {
 }
 
 /// Ticks for a logarithmic axis over `[lo, hi]` (both positive): 1-2-5 per
-/// decade, 1…9 per decade when that gives fewer than 3, and linear ticks
-/// when even that does (a range narrower than a factor of about 1.5); one
-/// tick per decade (or per few decades) when 1-2-5 gives more than 12.
+/// decade; 1…9 per decade when 1-2-5 gives fewer than 5 (and 1…9 gives 5
+/// to 15); half steps as well (1, 1.5, 2, …, 5, 6, …) when 1…9 gives fewer
+/// than 5; linear ticks when all give fewer than 3 (a range narrower than a
+/// factor of about 1.5); one tick per decade (or per few decades) when
+/// 1-2-5 gives more than 12.
 /// Always at least 3 ticks for a non-empty range.
 pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
     let (lo, hi) = if lo <= hi { (lo, hi) } else { (hi, lo) };
@@ -203,10 +205,28 @@ pub fn log_ticks(lo: f64, hi: f64) -> Vec<f64> {
             every += 1;
         }
     }
-    if t.len() >= 3 {
+    if t.len() >= 5 {
         return t;
     }
-    let t = decades(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 1);
+    // Under about two decades: every integer mantissa, so the curve is
+    // never more than a factor of 2 from a labelled tick.
+    let fine = decades(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0], 1);
+    if fine.len() >= 5 && fine.len() <= 15 {
+        return fine;
+    }
+    // Under a factor of about 3: half steps too.
+    let halves = decades(
+        &[
+            1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0, 7.0, 8.0, 9.0,
+        ],
+        1,
+    );
+    if halves.len() >= 3 && halves.len() <= 15 {
+        return halves;
+    }
+    if fine.len() >= 3 && fine.len() <= 15 {
+        return fine;
+    }
     if t.len() >= 3 {
         return t;
     }
@@ -434,12 +454,15 @@ impl Spot {
 /// Where a legend of `w × h` (fractions of the plot area) covers the fewest
 /// of `pts` (fractions of the plot area, x right, y up; lines should be
 /// passed densified), and how many it covers there. `gap` is the legend's
-/// distance from the edges (fractions). Ties go to the upper right, then
+/// distance from the edges (fractions), and also the clearance kept
+/// around it. Ties go to the upper right, then
 /// the upper left, lower right, lower left, top centre, bottom centre.
 pub fn legend_spot(pts: &[(f64, f64)], w: f64, h: f64, gap: (f64, f64)) -> (Spot, usize) {
     let mut best = (Spot::UpperRight, usize::MAX);
     for spot in Spot::ALL {
         let (x0, x1, y0, y1) = spot.rect(w, h, gap);
+        // Keep a clearance of one gap around the box.
+        let (x0, x1, y0, y1) = (x0 - gap.0, x1 + gap.0, y0 - gap.1, y1 + gap.1);
         let n = pts
             .iter()
             .filter(|&&(x, y)| x >= x0 && x <= x1 && y >= y0 && y <= y1)
@@ -699,6 +722,9 @@ pub(crate) mod tests {
         // A MAML-like loss curve settling near 0.34: labels below 1.
         let t = log_ticks(0.3, 5.0);
         assert!(t.iter().filter(|&&v| v < 1.0).count() >= 1, "{t:?}");
+        // A short noisy run between 2.3 and 5.1: labels below 3.
+        let t = log_ticks(2.0, 5.9);
+        assert!(t.contains(&2.5) && t.contains(&5.0), "{t:?}");
         // Narrow ranges still get at least 3 labels.
         for (lo, hi) in [(0.31, 0.45), (1.02, 1.3), (7.0, 13.0), (0.33, 0.34)] {
             let t = log_ticks(lo, hi);
@@ -848,6 +874,30 @@ pub(crate) mod tests {
         )
         .unwrap();
         assert_png(&path, CHART_SIZE);
+        done(&dir);
+    }
+
+    #[test]
+    fn maml_run_plots() {
+        use crate::maml::sinusoid::{plot_adaptation, train, SinusoidConfig};
+        let dir = plot_dir("maml");
+        let cfg = SinusoidConfig {
+            shots: 5,
+            iterations: 60,
+            meta_batch: 4,
+            hidden: vec![16, 16],
+            eval_tasks: 10,
+            eval_points: 20,
+            log_every: 5,
+            meta_lr: 3e-3,
+            ..SinusoidConfig::default()
+        };
+        let run = train(&cfg, &dir.join("run"), true, false).unwrap();
+        assert_png(&dir.join("run/training_loss.png"), CHART_SIZE);
+        let (_, m) = crate::maml::sinusoid::load(&run.checkpoint).unwrap();
+        let paths = plot_adaptation(&cfg, &m, &dir, 1).unwrap();
+        assert_eq!(paths.len(), 1);
+        assert_png(&paths[0], CHART_SIZE);
         done(&dir);
     }
 

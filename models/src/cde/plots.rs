@@ -183,7 +183,7 @@ fn scatter(
     } else {
         label.to_string()
     };
-    let (xa, ya) = (Axis::linear(w.x0, w.x1, 6), Axis::linear(w.y0, w.y1, 7));
+    let (xa, ya) = (Axis::linear(w.x0, w.x1, 6), Axis::linear(w.y0, w.y1, 10));
     let mut chart = ChartBuilder::on(area)
         .caption(caption, ("sans-serif", 16).into_font().color(&colour))
         .margin(8)
@@ -585,7 +585,7 @@ fn heat_panel(
     max: f32,
 ) -> Result<()> {
     let w = p.window;
-    let (xa, ya) = (Axis::linear(w.x0, w.x1, 6), Axis::linear(w.y0, w.y1, 7));
+    let (xa, ya) = (Axis::linear(w.x0, w.x1, 6), Axis::linear(w.y0, w.y1, 10));
     let mut chart = ChartBuilder::on(area)
         .margin(HEAT_MARGIN)
         .x_label_area_size(HEAT_X_LABELS)
@@ -626,7 +626,7 @@ fn colour_bar(
     label: &str,
 ) -> Result<()> {
     const STRIPS: usize = 128;
-    let axis = Axis::linear(0.0, max, 6);
+    let axis = Axis::linear(0.0, max, 8);
     let mut chart = ChartBuilder::on(area)
         .margin_top(HEAT_MARGIN)
         .margin_bottom(HEAT_MARGIN + HEAT_X_LABELS)
@@ -638,7 +638,6 @@ fn colour_bar(
     chart
         .configure_mesh()
         .disable_mesh()
-        .y_desc(label)
         .label_style(("sans-serif", 13))
         .y_label_formatter(&|v| axis.label(v))
         .draw()
@@ -659,6 +658,20 @@ fn colour_bar(
             BLACK.stroke_width(1),
         )))
         .map_err(|e| plot_error(path, e))?;
+    // The scale's name, centred under the bar (where the heat map has its
+    // x labels).
+    let (w, h) = area.dim_in_pixel();
+    let font = ("sans-serif", 15).into_font();
+    let (tw, _) = area
+        .estimate_text_size(label, &font.clone().into())
+        .map_err(|e| plot_error(path, e))?;
+    let x = (w as i32 - tw as i32).max(0) / 2;
+    area.draw(&Text::new(
+        label,
+        (x, h as i32 - HEAT_X_LABELS as i32 + 8),
+        font,
+    ))
+    .map_err(|e| plot_error(path, e))?;
     Ok(())
 }
 
@@ -735,6 +748,8 @@ mod tests {
         done(&dir);
     }
 
+    type Points = Vec<(f32, f32)>;
+
     /// Deterministic pseudo-normal numbers (a sum of uniforms).
     fn noise(n: usize, seed: u32) -> Vec<f32> {
         let mut s = seed.wrapping_mul(2_654_435_761).max(1);
@@ -753,7 +768,7 @@ mod tests {
     fn user_data_plots() {
         let dir = plot_dir("cde-user");
         let feats = [(0.3f32, 1.2f32), (0.5, -0.4), (0.9, 2.0)];
-        let sets: Vec<(Vec<(f32, f32)>, Vec<(f32, f32)>)> = feats
+        let sets: Vec<(Points, Points)> = feats
             .iter()
             .enumerate()
             .map(|(k, &(a, b))| {
