@@ -472,7 +472,8 @@ pub fn plot_adaptation(
                 .copied()
                 .zip(pred.value().data().iter().copied())
                 .collect();
-            series.push(Series::line(&format!("after {steps} step{}", if steps == 1 { "" } else { "s" }), pts));
+            let unit = if steps == 1 { "step" } else { "steps" };
+            series.push(Series::line(&format!("after {steps} {unit}"), pts));
         }
         let support = probe
             .support
