@@ -11,12 +11,20 @@
 //! `NAME.bin` (the blob), `NAME.rs` (`pub static NAME_BLOB: &[u8]`, 4-byte
 //! aligned, for `include!`) and `NAME.h` (the C ABI declarations and
 //! `static const uint8_t NAME_blob[]`), each written atomically.
+//!
+//! A CDE checkpoint of user data also holds the per-column normalisation
+//! of x and the features as top-level tensors [`X_NORM_MEAN`],
+//! [`X_NORM_STD`] (`[d]`), [`F_NORM_MEAN`], [`F_NORM_STD`] (`[c]`), with the
+//! model's own tensors under [`MODEL_PREFIX`]; the normalisation goes into
+//! the blob (format version 2), so the exported model takes and returns
+//! values in the user's units. A checkpoint without them (built-in data)
+//! exports as a version 1 blob, the identity.
 
 use crate::cde::maf::Maf;
 use crate::cde::mdn::{DiagTransform, Mdn};
 use crate::cde::train::{self, CdeModel};
 use ferrograd_esp::export::{self as enc, DenseLayer, MadeLayer, MafSpec, MdnSpec};
-use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag};
+use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag, Normalisation};
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::{Error, Module, Result};
@@ -51,12 +59,89 @@ fn esp_activation(a: Activation) -> EspActivation {
     }
 }
 
+/// Checkpoint tensor μx (`[d]`) of a model trained on user data.
+pub const X_NORM_MEAN: &str = "x_norm.mean";
+/// Checkpoint tensor σx (`[d]`).
+pub const X_NORM_STD: &str = "x_norm.std";
+/// Checkpoint tensor μf (`[c]`).
+pub const F_NORM_MEAN: &str = "f_norm.mean";
+/// Checkpoint tensor σf (`[c]`).
+pub const F_NORM_STD: &str = "f_norm.std";
+/// Prefix of the model's tensors in a checkpoint with normalisation
+/// tensors.
+pub const MODEL_PREFIX: &str = "model.";
+
+/// Per-column affine normalisation of x and the features: the model sees
+/// x̃ = (x − μx)/σx and f̃ = (f − μf)/σf.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormStats {
+    /// μx, `[d]`.
+    pub x_mean: Vec<f32>,
+    /// σx, `[d]`.
+    pub x_std: Vec<f32>,
+    /// μf, `[c]`.
+    pub f_mean: Vec<f32>,
+    /// σf, `[c]`.
+    pub f_std: Vec<f32>,
+}
+
+impl NormStats {
+    /// The statistics as the blob encoder takes them.
+    pub fn view(&self) -> Normalisation<'_> {
+        Normalisation {
+            x_mean: &self.x_mean,
+            x_std: &self.x_std,
+            f_mean: &self.f_mean,
+            f_std: &self.f_std,
+        }
+    }
+
+    /// The normalisation of a checkpoint's tensors, if it has any (decided
+    /// by the presence of [`X_NORM_MEAN`]): each of the four tensors must
+    /// be there with shape `[d]` or `[c]`; the error names the tensor.
+    pub fn from_state(
+        state: &BTreeMap<String, Tensor>,
+        d: usize,
+        c: usize,
+    ) -> Result<Option<NormStats>> {
+        if !state.contains_key(X_NORM_MEAN) {
+            return Ok(None);
+        }
+        let get = |name: &str, len: usize, what: &str| -> Result<Vec<f32>> {
+            let t = state.get(name).ok_or_else(|| {
+                Error::Config(format!(
+                    "export: '{X_NORM_MEAN}' is present but '{name}' is missing"
+                ))
+            })?;
+            if t.dims() != [len] {
+                return Err(Error::Config(format!(
+                    "export: normalisation tensor '{name}' has shape {:?}, the model's {what} needs [{len}]",
+                    t.dims()
+                )));
+            }
+            Ok(t.data().to_vec())
+        };
+        Ok(Some(NormStats {
+            x_mean: get(X_NORM_MEAN, d, "dim d")?,
+            x_std: get(X_NORM_STD, d, "dim d")?,
+            f_mean: get(F_NORM_MEAN, c, "features c")?,
+            f_std: get(F_NORM_STD, c, "features c")?,
+        }))
+    }
+}
+
 fn encode_error(e: enc::ExportError) -> Error {
     Error::Config(format!("export: {e}"))
 }
 
-/// The blob of a trained MAF.
+/// The blob of a trained MAF (format version 1, no normalisation).
 pub fn maf_blob(maf: &Maf) -> Result<Vec<u8>> {
+    maf_blob_normalised(maf, None)
+}
+
+/// The blob of a trained MAF with an optional normalisation (version 2
+/// with one).
+pub fn maf_blob_normalised(maf: &Maf, norm: Option<&NormStats>) -> Result<Vec<u8>> {
     let cfg = maf.config();
     let values: Vec<Vec<(Tensor, Tensor, Tensor)>> = maf
         .blocks
@@ -104,12 +189,19 @@ pub fn maf_blob(maf: &Maf) -> Result<Vec<u8>> {
         log_scale_bound: cfg.log_scale_bound,
         blocks,
         perms,
+        normalisation: norm.map(NormStats::view),
     })
     .map_err(encode_error)
 }
 
-/// The blob of a trained MDN.
+/// The blob of a trained MDN (format version 1, no normalisation).
 pub fn mdn_blob(mdn: &Mdn) -> Result<Vec<u8>> {
+    mdn_blob_normalised(mdn, None)
+}
+
+/// The blob of a trained MDN with an optional normalisation (version 2
+/// with one).
+pub fn mdn_blob_normalised(mdn: &Mdn, norm: Option<&NormStats>) -> Result<Vec<u8>> {
     let cfg = mdn.config();
     let state = mdn.state_dict();
     let mut names: Vec<String> = (0..cfg.hidden.len())
@@ -129,8 +221,63 @@ pub fn mdn_blob(mdn: &Mdn) -> Result<Vec<u8>> {
         min_diag: cfg.min_diag,
         max_raw_diag: cfg.max_raw_diag,
         layers: dense_layers(&tensors),
+        normalisation: norm.map(NormStats::view),
     })
     .map_err(encode_error)
+}
+
+/// A CDE checkpoint's model and normalisation. With [`X_NORM_MEAN`] in
+/// the checkpoint, the model's tensors are the ones under [`MODEL_PREFIX`]
+/// (every other tensor but the four normalisation tensors is an error);
+/// without, the checkpoint is [`train::load`]'s form (no prefix). Errors
+/// name `path`.
+pub fn load_cde(path: &Path) -> Result<(CdeModel, Option<NormStats>)> {
+    let ckpt = Checkpoint::load(path)?;
+    let state = ckpt.model_state();
+    let in_file = |problem: String| Error::Format {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let cfg: train::CdeConfig = ckpt
+        .json(META_CONFIG)
+        .map_err(|e| in_file(format!("not a CDE checkpoint: {e}")))?
+        .ok_or_else(|| {
+            in_file(format!(
+                "not a CDE checkpoint: metadata field '{META_CONFIG}' is missing"
+            ))
+        })?;
+    let model = CdeModel::new(&cfg).map_err(|e| in_file(format!("bad configuration: {e}")))?;
+    if !state.contains_key(X_NORM_MEAN) {
+        model
+            .module()
+            .load_state_dict(&state)
+            .map_err(|e| in_file(format!("parameters do not fit the configuration: {e}")))?;
+        return Ok((model, None));
+    }
+    let norm_names = [X_NORM_MEAN, X_NORM_STD, F_NORM_MEAN, F_NORM_STD];
+    let mut inner = BTreeMap::new();
+    for (name, t) in &state {
+        if norm_names.contains(&name.as_str()) {
+            continue;
+        }
+        let Some(stripped) = name.strip_prefix(MODEL_PREFIX) else {
+            return Err(in_file(format!(
+                "tensor '{name}' is neither a normalisation tensor nor under '{MODEL_PREFIX}' \
+                 (a checkpoint with '{X_NORM_MEAN}' keeps the model's tensors there)"
+            )));
+        };
+        inner.insert(stripped.to_string(), t.clone());
+    }
+    model
+        .module()
+        .load_state_dict(&inner)
+        .map_err(|e| in_file(format!("parameters do not fit the configuration: {e}")))?;
+    let (d, c) = match &model {
+        CdeModel::Maf(m) => (m.config().dim, m.config().features),
+        CdeModel::Mdn(m) => (m.config().dim, m.config().features),
+    };
+    let norm = NormStats::from_state(&state, d, c).map_err(|e| in_file(e.to_string()))?;
+    Ok((model, norm))
 }
 
 /// The blob of an MLP given by the linear layers `names[i].weight/bias` of
@@ -230,10 +377,17 @@ pub fn checkpoint_blob(path: &Path, activation: Option<Activation>) -> Result<(S
         .and_then(|m| m.as_str())
         .is_some_and(|m| m == "maf" || m == "mdn");
     if is_cde {
-        let (_, model, _) = train::load(path)?;
+        let (model, norm) = load_cde(path)?;
+        let norm = norm.as_ref();
         return match model {
-            CdeModel::Maf(m) => Ok(("maf".into(), maf_blob(&m).map_err(with_path)?)),
-            CdeModel::Mdn(m) => Ok(("mdn".into(), mdn_blob(&m).map_err(with_path)?)),
+            CdeModel::Maf(m) => Ok((
+                "maf".into(),
+                maf_blob_normalised(&m, norm).map_err(with_path)?,
+            )),
+            CdeModel::Mdn(m) => Ok((
+                "mdn".into(),
+                mdn_blob_normalised(&m, norm).map_err(with_path)?,
+            )),
         };
     }
     let recorded = config
