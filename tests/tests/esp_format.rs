@@ -325,7 +325,8 @@ fn bad_normalisation_is_inconsistent() {
     // The encoder checks the statistics and their lengths.
     let model = maf_model();
     let good = Stats::random(1, 3, 1);
-    let cases: [(&str, fn(&mut Stats)); 5] = [
+    type Edit = fn(&mut Stats);
+    let cases: [(&str, Edit); 5] = [
         ("x std", |s| s.x_std[1] = 0.0),
         ("feature std", |s| s.f_std[0] = -2.0),
         ("x mean", |s| s.x_mean[0] = f32::NAN),
