@@ -96,7 +96,8 @@ impl fmt::Display for Error {
             Error::BadMagic(m) => write!(f, "not a ferrograd model blob (magic {m:02x?})"),
             Error::UnsupportedVersion(v) => write!(
                 f,
-                "blob format version {v} is not supported (this runtime reads version {})",
+                "blob format version {v} is not supported (this runtime reads versions {} and {})",
+                crate::format::VERSION_PLAIN,
                 crate::format::VERSION
             ),
             Error::UnknownKind(k) => write!(f, "unknown model kind {k}"),

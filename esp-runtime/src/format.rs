@@ -1,9 +1,9 @@
-//! The exported model blob, version 1. All values little-endian.
+//! The exported model blob, versions 1 and 2. All values little-endian.
 //!
 //! | offset | size | field |
 //! |---|---|---|
 //! | 0 | 4 | magic `FGRT` ([`MAGIC`]) |
-//! | 4 | 2 | format version ([`VERSION`]) |
+//! | 4 | 2 | format version ([`VERSION_PLAIN`] 1 or [`VERSION`] 2) |
 //! | 6 | 2 | model kind ([`Kind`]: 1 MLP, 2 MAF, 3 MDN) |
 //! | 8 | 4 | `W`: number of u32 header words |
 //! | 12 | 4 | `P`: number of f32 payload values |
@@ -35,14 +35,31 @@
 //!   1 softplus), min_diag (f32 bits), cap flag (0/1), cap (f32 bits), H
 //!   (hidden layers), then the widths `c, h₁, …, h_H, K(1 + 2d + d(d−1)/2)`.
 //!   Payload: those dense layers, as for the MLP.
+//!
+//! # Versions
+//! Version 2 differs from version 1 in one thing: a MAF or MDN payload ends
+//! with its normalisation ([`crate::Normalisation`]), μx `[d]`, σx `[d]`,
+//! μf `[c]`, σf `[c]`, after the model's arrays (the header words are the
+//! same). The model sees x̃ = (x − μx)/σx and f̃ = (f − μf)/σf; the runtime
+//! returns log p(x | f) = log p̃(x̃ | f̃) − Σ_j log σx_j and samples
+//! x = μx + σx ⊙ x̃. Every μ must be finite and every σ finite and > 0.
+//! A version 1 blob has no normalisation (the identity), and the encoder
+//! still writes version 1 for a model without one, so those blobs are
+//! unchanged. An MLP blob reads the same in both versions (the encoder
+//! writes version 1).
 
 use crate::Error;
 use core::fmt;
 
 /// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"FGRT";
-/// The format version this runtime writes and reads.
-pub const VERSION: u16 = 1;
+/// The newest format version: MAF and MDN payloads end with a
+/// normalisation (see the module docs). The runtime reads it and
+/// [`VERSION_PLAIN`].
+pub const VERSION: u16 = 2;
+/// The format version without normalisation, still written for models
+/// that have none.
+pub const VERSION_PLAIN: u16 = 1;
 /// Bytes before the header words.
 pub const PREAMBLE: usize = 16;
 /// Bytes of the trailing checksum.
@@ -86,6 +103,8 @@ impl fmt::Display for Kind {
 /// alignment) has been checked; the kind-specific parsers check the rest.
 #[derive(Clone, Copy, Debug)]
 pub struct Blob<'a> {
+    /// The format version ([`VERSION_PLAIN`] or [`VERSION`]).
+    pub version: u16,
     /// The model kind.
     pub kind: Kind,
     /// The header words.
@@ -105,6 +124,11 @@ impl Blob<'_> {
                 found: self.kind,
             })
         }
+    }
+
+    /// Whether the payload ends with a normalisation (version 2).
+    pub(crate) fn normalised(&self) -> bool {
+        self.version == VERSION
     }
 }
 
@@ -144,7 +168,7 @@ pub fn parse(bytes: &[u8]) -> Result<Blob<'_>, Error> {
         return Err(Error::BadMagic(magic));
     }
     let version = u16_at(bytes, 4);
-    if version != VERSION {
+    if version != VERSION && version != VERSION_PLAIN {
         return Err(Error::UnsupportedVersion(version));
     }
     let kind = Kind::from_code(u16_at(bytes, 6))?;
@@ -181,6 +205,7 @@ pub fn parse(bytes: &[u8]) -> Result<Blob<'_>, Error> {
     let payload = bytemuck::try_cast_slice::<u8, f32>(&bytes[words_end..body])
         .map_err(|_| Error::Misaligned)?;
     Ok(Blob {
+        version,
         kind,
         words,
         payload,

@@ -57,6 +57,7 @@ mod maf;
 mod mdn;
 mod mlp;
 mod model;
+mod norm;
 mod rng;
 pub mod selftest;
 
@@ -67,6 +68,7 @@ pub use maf::Maf;
 pub use mdn::{DiagTransform, Mdn};
 pub use mlp::Mlp;
 pub use model::Model;
+pub use norm::Normalisation;
 pub use rng::Rng;
 
 /// ½·ln 2π, as the training framework's MAF uses it.

@@ -2,7 +2,8 @@
 
 use crate::dense::{add_bias, row_product};
 use crate::format::{self, add, mul, Floats, Kind, Words};
-use crate::{check_len, check_scratch, Activation, Error, Rng, HALF_LN_2PI};
+use crate::norm::{split_features, Norm};
+use crate::{check_len, check_scratch, Activation, Error, Normalisation, Rng, HALF_LN_2PI};
 use ferrograd_tensor::kernels::reduce::sum_slice;
 
 /// Largest dimension d a MAF blob may have (permutations are checked with a
@@ -13,7 +14,8 @@ pub const MAX_DIM: usize = 1024;
 /// the same transform as the training framework's `Maf` (blocks
 /// u = (x − μ)·e^{−α}, α = s·tanh(a/s), a permutation before every block
 /// but the first, base N(0, I)), with the MADE weights the masks zero left
-/// out (see [`crate::format`]).
+/// out (see [`crate::format`]). A version 2 blob adds a normalisation: then
+/// every call takes and returns x and features in the user's units.
 #[derive(Clone, Copy, Debug)]
 pub struct Maf<'a> {
     dim: usize,
@@ -27,6 +29,7 @@ pub struct Maf<'a> {
     params: &'a [f32],
     per_flow: usize,
     widest: usize,
+    norm: Option<Norm<'a>>,
 }
 
 /// One MADE layer from the layer table.
@@ -119,9 +122,17 @@ impl<'a> Maf<'a> {
         w.finish()?;
         let mut floats = Floats::new(blob.payload);
         let params = floats.take(mul(flows, per_flow)?)?;
+        let norm = if blob.normalised() {
+            Some(Norm::parse(&mut floats, dim, features)?)
+        } else {
+            None
+        };
         floats.finish()?;
         // The scratch size must be computable without overflow.
-        add(mul(2, add(features, widest)?)?, mul(2, dim)?)?;
+        add(
+            add(mul(2, add(features, widest)?)?, mul(2, dim)?)?,
+            features,
+        )?;
         Ok(Maf {
             dim,
             features,
@@ -134,7 +145,14 @@ impl<'a> Maf<'a> {
             params,
             per_flow,
             widest,
+            norm,
         })
+    }
+
+    /// The normalisation of a version 2 blob; `None` (the identity) for
+    /// version 1.
+    pub fn normalisation(&self) -> Option<Normalisation<'a>> {
+        self.norm.map(|n| n.stats())
     }
 
     /// Dimension d of x.
@@ -158,9 +176,15 @@ impl<'a> Maf<'a> {
     }
 
     /// f32s of scratch [`Maf::log_prob`], [`Maf::inverse`] and
-    /// [`Maf::sample`] need: `2(c + w) + 2d`, w the widest layer (or d).
+    /// [`Maf::sample`] need: `2(c + w) + 2d`, w the widest layer (or d),
+    /// plus c with a normalisation.
     pub fn scratch_len(&self) -> usize {
-        2 * (self.features + self.widest) + 2 * self.dim
+        let norm = if self.norm.is_some() {
+            self.features
+        } else {
+            0
+        };
+        2 * (self.features + self.widest) + 2 * self.dim + norm
     }
 
     /// log p(x | features).
@@ -168,10 +192,18 @@ impl<'a> Maf<'a> {
         self.check(features, scratch)?;
         check_len("x", x.len(), self.dim)?;
         let d = self.dim;
+        let (features, scratch) = split_features(self.norm.as_ref(), features, scratch);
         let (bufs, rest) = scratch.split_at_mut(2 * (self.features + self.widest));
         let (u, rest) = rest.split_at_mut(d);
         let alpha = &mut rest[..d];
-        u.copy_from_slice(x);
+        match &self.norm {
+            Some(n) => {
+                for (j, (u, &x)) in u.iter_mut().zip(x).enumerate() {
+                    *u = n.x_tilde(j, x);
+                }
+            }
+            None => u.copy_from_slice(x),
+        }
         let mut logdet = 0.0;
         for i in 0..self.flows {
             if i > 0 {
@@ -188,11 +220,16 @@ impl<'a> Maf<'a> {
         for v in u.iter_mut() {
             *v *= *v;
         }
-        Ok(sum_slice(u) * -0.5 + -(d as f32) * HALF_LN_2PI + logdet)
+        let lp = sum_slice(u) * -0.5 + -(d as f32) * HALF_LN_2PI + logdet;
+        Ok(match &self.norm {
+            Some(n) => lp - n.log_std_sum,
+            None => lp,
+        })
     }
 
     /// The inverse transform: the x whose density transform is the base
-    /// point `z` (d values), written to `out`.
+    /// point `z` (d values), written to `out` (x = μx + σx ⊙ x̃ with a
+    /// normalisation).
     pub fn inverse(
         &self,
         z: &[f32],
@@ -204,7 +241,11 @@ impl<'a> Maf<'a> {
         check_len("z", z.len(), self.dim)?;
         check_len("out", out.len(), self.dim)?;
         out.copy_from_slice(z);
+        let (features, scratch) = split_features(self.norm.as_ref(), features, scratch);
         self.invert(out, features, scratch);
+        if let Some(n) = &self.norm {
+            n.denormalise(out);
+        }
         Ok(())
     }
 
@@ -222,12 +263,16 @@ impl<'a> Maf<'a> {
     ) -> Result<(), Error> {
         self.check(features, scratch)?;
         check_len("out", out.len(), n.saturating_mul(self.dim))?;
+        let (features, scratch) = split_features(self.norm.as_ref(), features, scratch);
         let mut rng = Rng::new(seed);
         for row in out.chunks_exact_mut(self.dim) {
             for v in row.iter_mut() {
                 *v = rng.normal();
             }
             self.invert(row, features, scratch);
+            if let Some(n) = &self.norm {
+                n.denormalise(row);
+            }
         }
         Ok(())
     }

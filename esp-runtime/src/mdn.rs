@@ -2,7 +2,8 @@
 
 use crate::dense::DenseStack;
 use crate::format::{self, add, mul, Floats, Kind, Words};
-use crate::{check_len, check_scratch, Activation, Error, Rng};
+use crate::norm::{split_features, Norm};
+use crate::{check_len, check_scratch, Activation, Error, Normalisation, Rng};
 use ferrograd_tensor::kernels::linalg::triangular_solve;
 use ferrograd_tensor::kernels::matmul::{matmul_portable, Operand};
 use ferrograd_tensor::kernels::reduce::{logsumexp_slice, sum_slice};
@@ -24,7 +25,9 @@ pub enum DiagTransform {
 /// p(x | f) = Σ_k π_k N(x | μ_k, (L_k L_kᵀ)⁻¹), the head read as the
 /// training framework's `Mdn` reads it (K logits, K·d means, K·d raw
 /// diagonals r, K·d(d−1)/2 strictly-lower entries; diag L = exp or softplus
-/// of r̃ = M − softplus(M − r) when capped, plus min_diag).
+/// of r̃ = M − softplus(M − r) when capped, plus min_diag). A version 2
+/// blob adds a normalisation: then every call takes and returns x and
+/// features in the user's units.
 #[derive(Clone, Copy, Debug)]
 pub struct Mdn<'a> {
     net: DenseStack<'a>,
@@ -37,6 +40,7 @@ pub struct Mdn<'a> {
     chol_at: usize,
     /// f32s of scratch needed.
     scratch: usize,
+    norm: Option<Norm<'a>>,
 }
 
 impl<'a> Mdn<'a> {
@@ -81,6 +85,11 @@ impl<'a> Mdn<'a> {
         let mut floats = Floats::new(blob.payload);
         let start = w.clone();
         let net = DenseStack::parse(&mut w, add(hidden, 1)?, activation, &mut floats)?;
+        let norm = if blob.normalised() {
+            Some(Norm::parse(&mut floats, dim, features)?)
+        } else {
+            None
+        };
         w.finish()?;
         floats.finish()?;
         let mut first = start;
@@ -94,13 +103,14 @@ impl<'a> Mdn<'a> {
                 "MDN head width is not K(1 + 2d + d(d-1)/2)",
             ));
         }
-        // The network's two buffers, then L (d·d), three d-vectors and the
-        // K component values.
+        // (f̃ with a normalisation, split off first,) the network's two
+        // buffers, then L (d·d), three d-vectors and the K component values.
         let chol_at = net.scratch_len();
         let scratch = add(
             add(chol_at, mul(dim, dim)?)?,
             add(mul(3, dim)?, components)?,
         )?;
+        let scratch = add(scratch, if norm.is_some() { features } else { 0 })?;
         Ok(Mdn {
             net,
             dim,
@@ -110,7 +120,14 @@ impl<'a> Mdn<'a> {
             cap: capped.then_some(cap),
             chol_at,
             scratch,
+            norm,
         })
+    }
+
+    /// The normalisation of a version 2 blob; `None` (the identity) for
+    /// version 1.
+    pub fn normalisation(&self) -> Option<Normalisation<'a>> {
+        self.norm.map(|n| n.stats())
     }
 
     /// Dimension d of x.
@@ -138,6 +155,7 @@ impl<'a> Mdn<'a> {
         self.check(features, scratch)?;
         check_len("x", x.len(), self.dim)?;
         let (d, k) = (self.dim, self.components);
+        let (features, scratch) = split_features(self.norm.as_ref(), features, scratch);
         let (net, rest) = scratch.split_at_mut(self.chol_at);
         let (chol, rest) = rest.split_at_mut(d * d);
         let (diff, rest) = rest.split_at_mut(d);
@@ -150,8 +168,17 @@ impl<'a> Mdn<'a> {
         for (kk, c) in comp.iter_mut().enumerate() {
             let log_det = self.cholesky(out, kk, chol, diff);
             let mean = &out[k + kk * d..k + (kk + 1) * d];
-            for ((v, &xi), &mi) in diff.iter_mut().zip(x).zip(mean) {
-                *v = xi - mi;
+            match &self.norm {
+                Some(n) => {
+                    for (j, ((v, &xi), &mi)) in diff.iter_mut().zip(x).zip(mean).enumerate() {
+                        *v = n.x_tilde(j, xi) - mi;
+                    }
+                }
+                None => {
+                    for ((v, &xi), &mi) in diff.iter_mut().zip(x).zip(mean) {
+                        *v = xi - mi;
+                    }
+                }
             }
             // y = Lᵀ(x − μ)
             matmul_portable(
@@ -170,14 +197,18 @@ impl<'a> Mdn<'a> {
             let log_n = log_det - quad * 0.5 + log_norm_const;
             *c = (logits[kk] - lse) + log_n;
         }
-        Ok(logsumexp_slice(comp))
+        let lp = logsumexp_slice(comp);
+        Ok(match &self.norm {
+            Some(n) => lp - n.log_std_sum,
+            None => lp,
+        })
     }
 
     /// `n` samples from p(x | features), row by row in `out` (n·d values):
     /// per sample, component k = argmax_k(logit_k + g_k) with Gumbel
     /// variates g_k = −ln(−ln u_k), then x = μ_k + L_k⁻ᵀ ε, ε ~ N(0, I),
-    /// all from [`Rng::new`]`(seed)`. The same seed gives the same bits on
-    /// every target.
+    /// all from [`Rng::new`]`(seed)` (then μx + σx ⊙ x with a
+    /// normalisation). The same seed gives the same bits on every target.
     pub fn sample(
         &self,
         features: &[f32],
@@ -189,6 +220,7 @@ impl<'a> Mdn<'a> {
         self.check(features, scratch)?;
         check_len("out", out.len(), n.saturating_mul(self.dim))?;
         let (d, k) = (self.dim, self.components);
+        let (features, scratch) = split_features(self.norm.as_ref(), features, scratch);
         let (net, rest) = scratch.split_at_mut(self.chol_at);
         let (chol, rest) = rest.split_at_mut(d * d);
         let (eps, rest) = rest.split_at_mut(d);
@@ -213,6 +245,9 @@ impl<'a> Mdn<'a> {
                 .zip(&head[k + best.0 * d..k + (best.0 + 1) * d])
             {
                 *v += m;
+            }
+            if let Some(n) = &self.norm {
+                n.denormalise(row);
             }
         }
         Ok(())

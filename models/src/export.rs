@@ -11,12 +11,20 @@
 //! `NAME.bin` (the blob), `NAME.rs` (`pub static NAME_BLOB: &[u8]`, 4-byte
 //! aligned, for `include!`) and `NAME.h` (the C ABI declarations and
 //! `static const uint8_t NAME_blob[]`), each written atomically.
+//!
+//! A CDE checkpoint of user data also holds the per-column normalisation
+//! of x and the features as top-level tensors [`X_NORM_MEAN`],
+//! [`X_NORM_STD`] (`[d]`), [`F_NORM_MEAN`], [`F_NORM_STD`] (`[c]`), with the
+//! model's own tensors under [`MODEL_PREFIX`]; the normalisation goes into
+//! the blob (format version 2), so the exported model takes and returns
+//! values in the user's units. A checkpoint without them (built-in data)
+//! exports as a version 1 blob, the identity.
 
 use crate::cde::maf::Maf;
 use crate::cde::mdn::{DiagTransform, Mdn};
-use crate::cde::model::Inner;
+use crate::cde::model::{CdeModel, Inner};
 use ferrograd_esp::export::{self as enc, DenseLayer, MadeLayer, MafSpec, MdnSpec};
-use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag};
+use ferrograd_esp::{Activation as EspActivation, DiagTransform as EspDiag, Normalisation};
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::{Error, Module, Result};
@@ -51,12 +59,56 @@ fn esp_activation(a: Activation) -> EspActivation {
     }
 }
 
+/// Checkpoint tensor μx (`[d]`) of a model trained on user data.
+pub const X_NORM_MEAN: &str = "x_norm.mean";
+/// Checkpoint tensor σx (`[d]`).
+pub const X_NORM_STD: &str = "x_norm.std";
+/// Checkpoint tensor μf (`[c]`).
+pub const F_NORM_MEAN: &str = "f_norm.mean";
+/// Checkpoint tensor σf (`[c]`).
+pub const F_NORM_STD: &str = "f_norm.std";
+/// Prefix of the model's tensors in a checkpoint with normalisation
+/// tensors.
+pub const MODEL_PREFIX: &str = "model.";
+
+/// Per-column affine normalisation of x and the features: the model sees
+/// x̃ = (x − μx)/σx and f̃ = (f − μf)/σf.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormStats {
+    /// μx, `[d]`.
+    pub x_mean: Vec<f32>,
+    /// σx, `[d]`.
+    pub x_std: Vec<f32>,
+    /// μf, `[c]`.
+    pub f_mean: Vec<f32>,
+    /// σf, `[c]`.
+    pub f_std: Vec<f32>,
+}
+
+impl NormStats {
+    /// The statistics as the blob encoder takes them.
+    pub fn view(&self) -> Normalisation<'_> {
+        Normalisation {
+            x_mean: &self.x_mean,
+            x_std: &self.x_std,
+            f_mean: &self.f_mean,
+            f_std: &self.f_std,
+        }
+    }
+}
+
 fn encode_error(e: enc::ExportError) -> Error {
     Error::Config(format!("export: {e}"))
 }
 
-/// The blob of a trained MAF.
+/// The blob of a trained MAF (format version 1, no normalisation).
 pub fn maf_blob(maf: &Maf) -> Result<Vec<u8>> {
+    maf_blob_normalised(maf, None)
+}
+
+/// The blob of a trained MAF with an optional normalisation (version 2
+/// with one).
+pub fn maf_blob_normalised(maf: &Maf, norm: Option<&NormStats>) -> Result<Vec<u8>> {
     let cfg = maf.config();
     let values: Vec<Vec<(Tensor, Tensor, Tensor)>> = maf
         .blocks
@@ -104,12 +156,19 @@ pub fn maf_blob(maf: &Maf) -> Result<Vec<u8>> {
         log_scale_bound: cfg.log_scale_bound,
         blocks,
         perms,
+        normalisation: norm.map(NormStats::view),
     })
     .map_err(encode_error)
 }
 
-/// The blob of a trained MDN.
+/// The blob of a trained MDN (format version 1, no normalisation).
 pub fn mdn_blob(mdn: &Mdn) -> Result<Vec<u8>> {
+    mdn_blob_normalised(mdn, None)
+}
+
+/// The blob of a trained MDN with an optional normalisation (version 2
+/// with one).
+pub fn mdn_blob_normalised(mdn: &Mdn, norm: Option<&NormStats>) -> Result<Vec<u8>> {
     let cfg = mdn.config();
     let state = mdn.state_dict();
     let mut names: Vec<String> = (0..cfg.hidden.len())
@@ -129,8 +188,32 @@ pub fn mdn_blob(mdn: &Mdn) -> Result<Vec<u8>> {
         min_diag: cfg.min_diag,
         max_raw_diag: cfg.max_raw_diag,
         layers: dense_layers(&tensors),
+        normalisation: norm.map(NormStats::view),
     })
     .map_err(encode_error)
+}
+
+/// A `cde train` checkpoint's model ([`crate::cde::load`]: rebuilt from
+/// its recorded hyper-parameters, masks and normalisation checked) and its
+/// normalisation, `None` where it is the identity (built-in data sets, which
+/// export as format version 1). Errors name `path`.
+pub fn load_cde(path: &Path) -> Result<(CdeModel, Option<NormStats>)> {
+    let model = crate::cde::load(path)?.model;
+    let (x, f) = (model.x_norm()?, model.f_norm()?);
+    let identity = |n: &ferrograd_nn::Normalizer| {
+        n.mean().iter().all(|&m| m == 0.0) && n.std().iter().all(|&s| s == 1.0)
+    };
+    let norm = if identity(&x) && identity(&f) {
+        None
+    } else {
+        Some(NormStats {
+            x_mean: x.mean().to_vec(),
+            x_std: x.std().to_vec(),
+            f_mean: f.mean().to_vec(),
+            f_std: f.std().to_vec(),
+        })
+    };
+    Ok((model, norm))
 }
 
 /// The blob of an MLP given by the linear layers `names[i].weight/bias` of
@@ -230,10 +313,17 @@ pub fn checkpoint_blob(path: &Path, activation: Option<Activation>) -> Result<(S
         .and_then(|m| m.as_str())
         .is_some_and(|m| m == "maf" || m == "mdn");
     if is_cde {
-        let loaded = crate::cde::load(path)?;
-        return match &loaded.model.inner {
-            Inner::Maf(m) => Ok(("maf".into(), maf_blob(m).map_err(with_path)?)),
-            Inner::Mdn(m) => Ok(("mdn".into(), mdn_blob(m).map_err(with_path)?)),
+        let (model, norm) = load_cde(path)?;
+        let norm = norm.as_ref();
+        return match &model.inner {
+            Inner::Maf(m) => Ok((
+                "maf".into(),
+                maf_blob_normalised(m, norm).map_err(with_path)?,
+            )),
+            Inner::Mdn(m) => Ok((
+                "mdn".into(),
+                mdn_blob_normalised(m, norm).map_err(with_path)?,
+            )),
         };
     }
     let recorded = config

@@ -428,8 +428,8 @@ fn bad_blobs_give_their_error_codes() {
         ("inconsistent", with_words(&blob, |w| w[0] = 0), -9),
     ];
     let mut parts = split(&blob);
-    parts.version = 2;
-    cases.push(("version 2", common_esp::frame(&parts), -4));
+    parts.version = 3;
+    cases.push(("version 3", common_esp::frame(&parts), -4));
     parts.version = 1;
     parts.kind = 7;
     cases.push(("kind 7", common_esp::frame(&parts), -5));

@@ -11,11 +11,12 @@
 mod common_esp;
 
 use common_esp::{
-    all_blobs, fix_crc, frame, maf_blob, mdn_blob, mdn_models, mlp_blob, split, with_payload,
-    with_words, Aligned, Dense, MafModel, MdnModel, MlpModel, Parts,
+    all_blobs, fix_crc, frame, maf_blob, maf_model, mdn_blob, mdn_models, mlp_blob,
+    normalised_blobs, split, with_payload, with_words, Aligned, Dense, MafModel, MdnModel,
+    MlpModel, Parts, Stats,
 };
 use ferrograd_esp::export::{self, DenseLayer, MdnSpec};
-use ferrograd_esp::format::{self, crc32, Kind, MAGIC, PREAMBLE, TRAILER, VERSION};
+use ferrograd_esp::format::{self, crc32, Kind, MAGIC, PREAMBLE, TRAILER, VERSION, VERSION_PLAIN};
 use ferrograd_esp::{Error, Maf, Mdn, Mlp, Model, Rng};
 use proptest::prelude::*;
 use proptest::sample::Index;
@@ -169,6 +170,213 @@ fn bits(v: &[f32]) -> Vec<u32> {
     v.iter().map(|x| x.to_bits()).collect()
 }
 
+// ----------------------------------------------------------- normalisation
+
+/// A version 2 MAF is the version 1 MAF in the user's units: log p(x | f)
+/// = log p̃(x̃ | f̃) − Σ log σx (against the f64 reference too), and the
+/// inverse and samples are μx + σx ⊙ (the plain model's), bit for bit.
+#[test]
+fn normalised_maf_is_the_plain_maf_in_user_units() {
+    for (seed, (d, c, hidden)) in [(3, 1, &[6, 6][..]), (2, 2, &[8][..]), (2, 0, &[])]
+        .into_iter()
+        .enumerate()
+    {
+        let model = MafModel::new(40 + seed as u64, d, c, 3, hidden);
+        let stats = Stats::random(seed as u64, d, c);
+        let (pb, nb) = (model.blob(), model.blob_with(&stats));
+        assert_eq!((split(&pb).version, split(&nb).version), (1, 2));
+        assert_eq!(nb.len(), pb.len() + 4 * (2 * d + 2 * c));
+        let (pa, na) = (Aligned::new(&pb), Aligned::new(&nb));
+        let plain = Maf::from_bytes(pa.bytes()).unwrap();
+        let normed = Maf::from_bytes(na.bytes()).unwrap();
+        assert_eq!(plain.normalisation(), None);
+        assert_eq!(normed.normalisation(), Some(stats.view()));
+        assert_eq!(normed.scratch_len(), plain.scratch_len() + c);
+        let mut scratch = vec![0.0; normed.scratch_len()];
+        let case = format!("normalised MAF d {d} c {c}");
+        for (x0, f) in points(20, d, c, 70 + seed as u64) {
+            // A point in the user's units.
+            let x = stats.denormalise(&x0);
+            let (xt, ft) = (stats.x_tilde(&x), stats.f_tilde(&f));
+            let got = normed.log_prob(&x, &f, &mut scratch).unwrap();
+            let want = plain.log_prob(&xt, &ft, &mut scratch).unwrap() as f64;
+            close(got, want - stats.log_std_sum(), &case);
+            close(got, model.log_prob(&xt, &ft) - stats.log_std_sum(), &case);
+            let mut a = vec![0.0; d];
+            let mut b = vec![0.0; d];
+            normed.inverse(&x0, &f, &mut a, &mut scratch).unwrap();
+            plain.inverse(&x0, &ft, &mut b, &mut scratch).unwrap();
+            assert_eq!(bits(&a), bits(&stats.denormalise(&b)), "{case}: inverse");
+        }
+        let f = points(1, 0, c, 5)[0].1.clone();
+        let mut a = vec![0.0; 6 * d];
+        let mut b = vec![0.0; 6 * d];
+        normed.sample(&f, 6, &mut a, 11, &mut scratch).unwrap();
+        plain
+            .sample(&stats.f_tilde(&f), 6, &mut b, 11, &mut scratch)
+            .unwrap();
+        assert_eq!(bits(&a), bits(&stats.denormalise(&b)), "{case}: samples");
+    }
+}
+
+/// The same for the MDN (every diagonal variant).
+#[test]
+fn normalised_mdn_is_the_plain_mdn_in_user_units() {
+    for (i, model) in mdn_models().iter().enumerate() {
+        let (d, c) = (model.dim, model.features);
+        let stats = Stats::random(60 + i as u64, d, c);
+        let (pb, nb) = (model.blob(), model.blob_with(&stats));
+        assert_eq!((split(&pb).version, split(&nb).version), (1, 2));
+        let (pa, na) = (Aligned::new(&pb), Aligned::new(&nb));
+        let plain = Mdn::from_bytes(pa.bytes()).unwrap();
+        let normed = Mdn::from_bytes(na.bytes()).unwrap();
+        assert_eq!(plain.normalisation(), None);
+        assert_eq!(normed.normalisation(), Some(stats.view()));
+        assert_eq!(normed.scratch_len(), plain.scratch_len() + c);
+        let mut scratch = vec![0.0; normed.scratch_len()];
+        let case = format!("normalised MDN {i}");
+        for (x0, f) in points(20, d, c, 80 + i as u64) {
+            let x = stats.denormalise(&x0);
+            let (xt, ft) = (stats.x_tilde(&x), stats.f_tilde(&f));
+            let got = normed.log_prob(&x, &f, &mut scratch).unwrap();
+            let want = plain.log_prob(&xt, &ft, &mut scratch).unwrap() as f64;
+            close(got, want - stats.log_std_sum(), &case);
+            close(got, model.log_prob(&xt, &ft) - stats.log_std_sum(), &case);
+        }
+        let f = [0.4f32];
+        let mut a = vec![0.0; 5 * d];
+        let mut b = vec![0.0; 5 * d];
+        normed.sample(&f, 5, &mut a, 3, &mut scratch).unwrap();
+        plain
+            .sample(&stats.f_tilde(&f), 5, &mut b, 3, &mut scratch)
+            .unwrap();
+        assert_eq!(bits(&a), bits(&stats.denormalise(&b)), "{case}: samples");
+    }
+}
+
+/// A σ that is 0, negative, subnormal-negative, NaN or infinite, or a μ
+/// that is NaN or infinite, is `Inconsistent` with its own message (also
+/// through `Model`), and the encoder refuses to write either.
+#[test]
+fn bad_normalisation_is_inconsistent() {
+    for (name, blob) in normalised_blobs() {
+        let parts = split(&blob);
+        let np = parts.payload.len();
+        let (d, c) = if name.starts_with("maf") {
+            (3, 1)
+        } else {
+            (2, 1)
+        };
+        // Payload tail: μx [d], σx [d], μf [c], σf [c].
+        let x_mean = np - 2 * d - 2 * c;
+        let (x_std, f_mean, f_std) = (x_mean + d, x_mean + 2 * d, x_mean + 2 * d + c);
+        let bad_std = [0.0, -0.0, -1.5, -1e-45, f32::NAN, f32::INFINITY];
+        for at in [x_std, x_std + d - 1, f_std] {
+            for v in bad_std {
+                let b = with_payload(&blob, |p| p[at] = v.to_bits());
+                let b = Aligned::new(&b);
+                let case = format!("{name}: std {v} at {at}");
+                inconsistent(
+                    Model::from_bytes(b.bytes()),
+                    "std must be finite and > 0",
+                    &case,
+                );
+            }
+        }
+        for at in [x_mean, f_mean] {
+            for v in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                let b = with_payload(&blob, |p| p[at] = v.to_bits());
+                let b = Aligned::new(&b);
+                let case = format!("{name}: mean {v} at {at}");
+                inconsistent(Model::from_bytes(b.bytes()), "mean is not finite", &case);
+            }
+        }
+        // Any finite mean and positive std parse.
+        let b = with_payload(&blob, |p| {
+            p[x_mean] = (-1e30f32).to_bits();
+            p[x_std] = 1e-30f32.to_bits();
+        });
+        assert!(
+            Model::from_bytes(Aligned::new(&b).bytes()).is_ok(),
+            "{name}"
+        );
+        // Without its normalisation arrays, or with one short, a version 2
+        // blob is too short; its arrays after the header's are too long.
+        let b = with_payload(&blob, |p| p.truncate(x_mean));
+        inconsistent(Model::from_bytes(Aligned::new(&b).bytes()), "shorter", name);
+        let b = with_payload(&blob, |p| p.truncate(np - 1));
+        inconsistent(Model::from_bytes(Aligned::new(&b).bytes()), "shorter", name);
+        let mut v1 = parts.clone();
+        v1.version = VERSION_PLAIN;
+        let b = frame(&v1);
+        inconsistent(Model::from_bytes(Aligned::new(&b).bytes()), "longer", name);
+        // Dropping the arrays and the version gives the plain model.
+        v1.payload.truncate(x_mean);
+        let b = frame(&v1);
+        let b = Aligned::new(&b);
+        let m = Model::from_bytes(b.bytes()).unwrap();
+        let plain = match m {
+            Model::Maf(m) => m.normalisation(),
+            Model::Mdn(m) => m.normalisation(),
+            Model::Mlp(_) => unreachable!(),
+        };
+        assert_eq!(plain, None, "{name}");
+    }
+    // The encoder checks the statistics and their lengths.
+    let model = maf_model();
+    let good = Stats::random(1, 3, 1);
+    type Edit = fn(&mut Stats);
+    let cases: [(&str, Edit); 5] = [
+        ("x std", |s| s.x_std[1] = 0.0),
+        ("feature std", |s| s.f_std[0] = -2.0),
+        ("x mean", |s| s.x_mean[0] = f32::NAN),
+        ("feature mean", |s| s.f_mean[0] = f32::INFINITY),
+        ("x mean has 2 values", |s| {
+            s.x_mean.pop();
+        }),
+    ];
+    for (what, edit) in cases {
+        let mut s = good.clone();
+        edit(&mut s);
+        let spec = export::MafSpec {
+            normalisation: Some(s.view()),
+            ..model.spec()
+        };
+        let err = export::encode_maf(&spec).unwrap_err();
+        assert!(err.0.contains(what), "{what}: {err}");
+    }
+}
+
+/// Version 1 blobs still parse (as the identity), version 2 MLPs read as
+/// version 1 ones, and the encoder writes version 1 without a
+/// normalisation: the blobs of models without one are unchanged.
+#[test]
+fn version_1_blobs_still_parse() {
+    for (name, blob) in all_blobs() {
+        assert_eq!(split(&blob).version, VERSION_PLAIN, "{name}");
+        let b = Aligned::new(&blob);
+        match Model::from_bytes(b.bytes()).unwrap() {
+            Model::Maf(m) => assert_eq!(m.normalisation(), None),
+            Model::Mdn(m) => assert_eq!(m.normalisation(), None),
+            Model::Mlp(_) => {}
+        }
+    }
+    let mlp = mlp_blob();
+    let mut parts = split(&mlp);
+    parts.version = VERSION;
+    let v2 = frame(&parts);
+    let (a, b) = (Aligned::new(&mlp), Aligned::new(&v2));
+    let (a, b) = (
+        Mlp::from_bytes(a.bytes()).unwrap(),
+        Mlp::from_bytes(b.bytes()).unwrap(),
+    );
+    let mut scratch = vec![0.0; a.scratch_len()];
+    let (mut ya, mut yb) = ([0.0; 2], [0.0; 2]);
+    a.forward(&[0.1, 0.2, 0.3], &mut ya, &mut scratch).unwrap();
+    b.forward(&[0.1, 0.2, 0.3], &mut yb, &mut scratch).unwrap();
+    assert_eq!(bits(&ya), bits(&yb));
+}
+
 /// Every call gives the same bits whatever the scratch held before, and
 /// with a scratch longer than needed.
 #[test]
@@ -311,7 +519,7 @@ fn bad_magic() {
 
 #[test]
 fn unsupported_version() {
-    for version in [0, 2, u16::MAX] {
+    for version in [0, 3, u16::MAX] {
         let mut parts = split(&mlp_blob());
         parts.version = version;
         let blob = frame(&parts); // the CRC is right: only the version is wrong
@@ -323,12 +531,12 @@ fn unsupported_version() {
     }
     // The version is checked before the length and the CRC.
     let mut blob = mlp_blob();
-    blob[4..6].copy_from_slice(&2u16.to_le_bytes());
+    blob[4..6].copy_from_slice(&3u16.to_le_bytes());
     blob.truncate(30);
     let b = Aligned::new(&blob);
     assert_eq!(
         Mlp::from_bytes(b.bytes()).unwrap_err(),
-        Error::UnsupportedVersion(2)
+        Error::UnsupportedVersion(3)
     );
 }
 
@@ -1045,7 +1253,11 @@ fn apply_bytes(blob: &[u8], edit: &ByteEdit) -> Vec<u8> {
 /// `Misaligned`). Whatever parses also runs.
 #[test]
 fn fuzz_random_corruption_never_panics() {
-    let blobs: Vec<Vec<u8>> = all_blobs().into_iter().map(|(_, b)| b).collect();
+    let blobs: Vec<Vec<u8>> = all_blobs()
+        .into_iter()
+        .chain(normalised_blobs())
+        .map(|(_, b)| b)
+        .collect();
     let tried = AtomicUsize::new(0);
     let accepted = AtomicUsize::new(0);
     let strategy = (
@@ -1282,7 +1494,11 @@ fn fit_payload(parts: &mut Parts) -> usize {
 #[test]
 fn fuzz_structure_aware_never_panics() {
     let blobs: Vec<Vec<u8>> = {
-        let mut v: Vec<Vec<u8>> = all_blobs().into_iter().map(|(_, b)| b).collect();
+        let mut v: Vec<Vec<u8>> = all_blobs()
+            .into_iter()
+            .chain(normalised_blobs())
+            .map(|(_, b)| b)
+            .collect();
         // More shapes: a MAF without hidden layers, one with d 1, the
         // other MDN variants.
         v.push(MafModel::new(7, 2, 1, 2, &[]).blob());
@@ -1436,7 +1652,7 @@ fn c_header_embeds_the_blob_and_the_api() {
 #[test]
 fn framing_constants() {
     assert_eq!(&MAGIC, b"FGRT");
-    assert_eq!(VERSION, 1);
+    assert_eq!((VERSION_PLAIN, VERSION), (1, 2));
     assert_eq!((PREAMBLE, TRAILER), (16, 4));
     let blob = mlp_blob();
     let parts = split(&blob);

@@ -8,9 +8,15 @@ use ferrograd_esp::{AlignedBlob, Maf as RtMaf, Mdn as RtMdn, Mlp as RtMlp, Model
 use ferrograd_models::cde::data::{Dataset, SplitSizes, Splits};
 use ferrograd_models::cde::maf::{DegreeRule, Maf, MafConfig, Permutation};
 use ferrograd_models::cde::mdn::{DiagTransform, Mdn, MdnConfig};
-use ferrograd_models::cde::train::{log_prob_values, CdeConfig, ModelKind};
+use ferrograd_models::cde::config::Hidden;
+use ferrograd_models::cde::model::Inner;
+use ferrograd_models::cde::train::{log_prob_values, CdeConfig, CdeModel, ModelKind};
+use ferrograd_models::run::{OpenMode, RunDir, Silent};
 use ferrograd_models::cde::ConditionalDensity;
-use ferrograd_models::export::{export_checkpoint, maf_blob, mdn_blob, mlp_blob};
+use ferrograd_models::export::{
+    export_checkpoint, load_cde, maf_blob, mdn_blob, mlp_blob, NormStats, MODEL_PREFIX,
+};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::{init, Forward, Mlp, Module};
 use ferrograd_tensor::Tensor;
@@ -276,12 +282,27 @@ fn mdn_samples_follow_the_framework_parameters() {
     let n = 50;
     let mut got = vec![0.0; 3 * n];
     rt.sample(&f, n, &mut got, 9, &mut scratch).unwrap();
+    let want = mdn_reference_samples(&mdn, &f, n, 9);
+    for (s, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert!(
+            (*g as f64 - w).abs() <= 1e-4 * (1.0 + w.abs()),
+            "sample value {s}: {g} vs {w}"
+        );
+    }
+}
+
+/// The samples the runtime MDN sampler should draw at features `f` with
+/// `seed`, from the framework's μ and L: per sample the Gumbel-argmax
+/// component k and μ_k + L_k⁻ᵀ ε, in f64.
+fn mdn_reference_samples(mdn: &Mdn, f: &[f32], n: usize, seed: u64) -> Vec<f64> {
+    let d = mdn.dim();
     let p = mdn
-        .params_for(&Tensor::from_vec(f.to_vec(), &[1, 1]).unwrap())
+        .params_for(&Tensor::from_vec(f.to_vec(), &[1, f.len()]).unwrap())
         .unwrap();
     let (logits, means, chol) = (p.logits.data(), p.means.data(), p.chol.data());
-    let mut rng = Rng::new(9);
-    for s in 0..n {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::with_capacity(n * d);
+    for _ in 0..n {
         let mut best = (0, f32::NEG_INFINITY);
         for (k, &l) in logits.iter().enumerate() {
             let score = l - (-rng.uniform().ln()).ln();
@@ -289,26 +310,20 @@ fn mdn_samples_follow_the_framework_parameters() {
                 best = (k, score);
             }
         }
-        let eps: Vec<f64> = (0..3).map(|_| rng.normal() as f64).collect();
-        let l = &chol[best.0 * 9..best.0 * 9 + 9];
+        let eps: Vec<f64> = (0..d).map(|_| rng.normal() as f64).collect();
+        let l = &chol[best.0 * d * d..(best.0 + 1) * d * d];
         // Solve Lᵀ y = ε (Lᵀ upper triangular) by back substitution, in f64.
-        let mut y = [0.0f64; 3];
-        for i in (0..3).rev() {
+        let mut y = vec![0.0f64; d];
+        for i in (0..d).rev() {
             let mut v = eps[i];
-            for j in i + 1..3 {
-                v -= l[j * 3 + i] as f64 * y[j];
+            for j in i + 1..d {
+                v -= l[j * d + i] as f64 * y[j];
             }
-            y[i] = v / l[i * 3 + i] as f64;
+            y[i] = v / l[i * d + i] as f64;
         }
-        for j in 0..3 {
-            let want = means[best.0 * 3 + j] as f64 + y[j];
-            let g = got[s * 3 + j] as f64;
-            assert!(
-                (g - want).abs() <= 1e-4 * (1.0 + want.abs()),
-                "sample {s}: {g} vs {want}"
-            );
-        }
+        out.extend((0..d).map(|j| means[best.0 * d + j] as f64 + y[j]));
     }
+    out
 }
 
 /// A MAML sinusoid-style MLP (1-40-40-1 ReLU) gives the framework's outputs.
@@ -352,11 +367,11 @@ fn exported_checkpoints_match_the_framework() {
     for kind in [ModelKind::Maf, ModelKind::Mdn] {
         let mut cfg = CdeConfig::new(kind, Dataset::Banana).test_sized();
         cfg.flows = 3;
-        cfg.hidden = vec![32];
+        cfg.hidden = Hidden(vec![32]);
         cfg.epochs = 20;
-        let run = dir.join(kind.to_string());
-        ferrograd_models::cde::train::train(&cfg, &run, true, true).unwrap();
-        let ckpt = run.join("best.safetensors");
+        let run = RunDir::open(dir.join(kind.to_string()), OpenMode::Overwrite).unwrap();
+        ferrograd_models::cde::train(&cfg, &run, false, true, &mut Silent).unwrap();
+        let ckpt = run.best();
         let out = dir.join(format!("{kind}-export"));
         let summary = export_checkpoint(&ckpt, &out, None, None).unwrap();
         let blob = std::fs::read(out.join(format!("{kind}.bin"))).unwrap();
@@ -364,10 +379,12 @@ fn exported_checkpoints_match_the_framework() {
         for ext in ["rs", "h"] {
             assert!(out.join(format!("{kind}.{ext}")).is_file());
         }
+        // Built-in data: no normalisation, a version 1 blob as before.
+        assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), 1, "{kind}: version");
         let aligned = AlignedBlob::new(&blob);
         let model = Model::from_bytes(aligned.bytes()).unwrap();
-        let (_, trained, _) = ferrograd_models::cde::train::load(&ckpt).unwrap();
-        let gap = log_prob_gap(&model, trained.density(), &bx, &bf);
+        let trained = ferrograd_models::cde::load(&ckpt).unwrap().model;
+        let gap = log_prob_gap(&model, &trained, &bx, &bf);
         eprintln!(
             "exported {kind} checkpoint: {} bytes, scratch {} floats, max |Δ log p| over 1,000 points = {:.3e} (|log p| up to {})",
             summary.blob_bytes, summary.scratch_floats, gap.abs, gap.largest
@@ -397,4 +414,226 @@ fn alloc_conveniences_match() {
         assert_eq!(v.to_bits(), want.to_bits());
     }
     assert!(model.log_prob_rows(&out[..3], &f).is_err());
+}
+
+/// Non-trivial normalisation statistics for d = 2, c = 1.
+fn user_stats() -> NormStats {
+    NormStats {
+        x_mean: vec![12.5, -340.0],
+        x_std: vec![3.25, 0.04],
+        f_mean: vec![1500.0],
+        f_std: vec![250.0],
+    }
+}
+
+/// The inner MAF or MDN of a `cde` model.
+fn inner(model: &CdeModel) -> &dyn Module {
+    match &model.inner {
+        Inner::Maf(m) => m,
+        Inner::Mdn(m) => m,
+    }
+}
+
+/// Saves `model` as `cde train` saves a model of user data: the inner
+/// model's tensors under `prefix` (`model.`), the four normalisation
+/// tensors `stats` beside them, and the metadata of a `cde` checkpoint.
+fn save_user_checkpoint(
+    path: &std::path::Path,
+    model: &CdeModel,
+    cfg: &CdeConfig,
+    stats: &NormStats,
+    prefix: &str,
+) {
+    let mut ckpt = Checkpoint::new();
+    for (name, t) in inner(model).state_dict() {
+        ckpt.tensors.insert(format!("{prefix}{name}"), t);
+    }
+    let vector = |v: &[f32]| Tensor::from_vec(v.to_vec(), &[v.len()]).unwrap();
+    for (name, v) in [
+        ("x_norm.mean", &stats.x_mean),
+        ("x_norm.std", &stats.x_std),
+        ("f_norm.mean", &stats.f_mean),
+        ("f_norm.std", &stats.f_std),
+    ] {
+        ckpt.tensors.insert(name.to_string(), vector(v));
+    }
+    ckpt.metadata = ferrograd_models::cde::model::metadata(cfg, model).unwrap();
+    ckpt.save(path).unwrap();
+}
+
+/// A checkpoint of user data (model tensors under `model.`, normalisation
+/// tensors beside them) exports a version 2 blob whose log-densities are
+/// the framework's log p(x̃ | f̃) − Σ log σx in the user's units, within the
+/// exported-checkpoint tolerance, and whose samples are μx + σx ⊙ the
+/// framework's samples in model units.
+#[test]
+fn normalised_checkpoints_give_user_units() {
+    let dir = std::env::temp_dir().join(format!("ferrograd-esp-norm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (bx, bf) = banana_test();
+    let stats = user_stats();
+    let log_std: f32 = stats.x_std.iter().map(|s| s.ln()).sum();
+    // The banana points in the user's units, and back in model units as
+    // the runtime computes them.
+    let user = |t: &Tensor, mean: &[f32], std: &[f32]| {
+        let w = mean.len();
+        let v = t.data().iter().enumerate();
+        Tensor::from_vec(
+            v.map(|(i, x)| mean[i % w] + std[i % w] * x).collect(),
+            t.dims(),
+        )
+        .unwrap()
+    };
+    let model_units = |t: &Tensor, mean: &[f32], std: &[f32]| {
+        let w = mean.len();
+        let v = t.data().iter().enumerate();
+        Tensor::from_vec(
+            v.map(|(i, x)| (x - mean[i % w]) / std[i % w]).collect(),
+            t.dims(),
+        )
+        .unwrap()
+    };
+    let (ux, uf) = (
+        user(&bx, &stats.x_mean, &stats.x_std),
+        user(&bf, &stats.f_mean, &stats.f_std),
+    );
+    let (tx, tf) = (
+        model_units(&ux, &stats.x_mean, &stats.x_std),
+        model_units(&uf, &stats.f_mean, &stats.f_std),
+    );
+    for kind in [ModelKind::Maf, ModelKind::Mdn] {
+        let mut cfg = CdeConfig::new(kind, Dataset::Banana).test_sized();
+        cfg.flows = 3;
+        cfg.hidden = Hidden(vec![32]);
+        let model = CdeModel::from_config(&cfg, 2, 1).unwrap();
+        // Far from the identity (a fresh MAF already reaches |log p| ~ 600
+        // on these points).
+        let scale = if kind == ModelKind::Maf { 1.0 } else { 1.5 };
+        scale_params(inner(&model), scale);
+        let ckpt = dir.join(format!("{kind}.safetensors"));
+        save_user_checkpoint(&ckpt, &model, &cfg, &stats, MODEL_PREFIX);
+        let out = dir.join(format!("{kind}-export"));
+        let summary = export_checkpoint(&ckpt, &out, None, None).unwrap();
+        let blob = std::fs::read(out.join(format!("{kind}.bin"))).unwrap();
+        assert_eq!(u16::from_le_bytes([blob[4], blob[5]]), 2, "{kind}: version");
+        let aligned = AlignedBlob::new(&blob);
+        let rt = Model::from_bytes(aligned.bytes()).unwrap();
+        // The exporter reads the model and statistics back as saved.
+        let (loaded, norm) = load_cde(&ckpt).unwrap();
+        assert_eq!(norm.as_ref(), Some(&stats));
+        let plain = match (&model.inner, &loaded.inner) {
+            (Inner::Maf(a), Inner::Maf(b)) => (maf_blob(a).unwrap(), maf_blob(b).unwrap()),
+            (Inner::Mdn(a), Inner::Mdn(b)) => (mdn_blob(a).unwrap(), mdn_blob(b).unwrap()),
+            _ => panic!("{kind}: the kind changed"),
+        };
+        assert_eq!(plain.0, plain.1, "{kind}: weights changed on the way");
+        // μx, σx (d = 2 each) and μf, σf (c = 1 each): 6 more f32s.
+        assert_eq!(blob.len(), plain.0.len() + 4 * 6);
+        // log-densities: runtime(x, f) against framework(x̃, f̃) − Σ log σx.
+        let want = log_prob_values(model.density_inner(), &tx, &tf).unwrap();
+        let mut scratch = vec![0.0; rt.scratch_len()];
+        let (mut gap, mut rel, mut largest) = (0.0f32, 0.0f32, 0.0f32);
+        for (i, w) in want.iter().enumerate() {
+            let got = rt
+                .log_prob(
+                    &ux.data()[2 * i..2 * i + 2],
+                    &uf.data()[i..i + 1],
+                    &mut scratch,
+                )
+                .unwrap();
+            let w = w - log_std;
+            assert!(got.is_finite() && w.is_finite(), "{kind} point {i}");
+            gap = gap.max((got - w).abs());
+            rel = rel.max((got - w).abs() / w.abs().max(1.0));
+            largest = largest.max(w.abs());
+        }
+        eprintln!(
+            "normalised {kind} checkpoint: blob {} bytes (plain {}), scratch {} floats, \
+             max |Δ log p| over 1,000 points in user units = {gap:.3e} (relative {rel:.3e}, \
+             |log p| up to {largest})",
+            summary.blob_bytes,
+            plain.0.len(),
+            summary.scratch_floats
+        );
+        // As for the other random-weight checks: relative to the magnitude.
+        assert!(rel <= 1e-5, "{kind}: relative gap {rel}");
+        // Samples at a feature value in the user's units.
+        let f_user = [stats.f_mean[0] + 0.4 * stats.f_std[0]];
+        let f_tilde = [(f_user[0] - stats.f_mean[0]) / stats.f_std[0]];
+        let n = 100;
+        let mut got = vec![0.0; 2 * n];
+        rt.sample(&f_user, n, &mut got, 17, &mut scratch).unwrap();
+        let in_model_units: Vec<f64> = match &model.inner {
+            Inner::Maf(m) => {
+                let mut rng = Rng::new(17);
+                let z: Vec<f32> = (0..2 * n).map(|_| rng.normal()).collect();
+                let z = Tensor::from_vec(z, &[n, 2]).unwrap();
+                let f = Tensor::from_vec(vec![f_tilde[0]; n], &[n, 1]).unwrap();
+                let x = m.inverse(&z, &f).unwrap();
+                x.data().iter().map(|&v| v as f64).collect()
+            }
+            Inner::Mdn(m) => mdn_reference_samples(m, &f_tilde, n, 17),
+        };
+        for (i, (g, w)) in got.iter().zip(&in_model_units).enumerate() {
+            let j = i % 2;
+            let want = stats.x_mean[j] as f64 + stats.x_std[j] as f64 * w;
+            // The framework's tolerance in model units, scaled by σx.
+            let tol = 1e-4 * stats.x_std[j] as f64 * (1.0 + w.abs()) + 1e-6 * want.abs();
+            assert!(
+                (*g as f64 - want).abs() <= tol,
+                "{kind} sample value {i}: {g} vs {want}"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Bad normalisation tensors are errors naming the checkpoint and the
+/// tensor; model tensors outside `model.` in such a checkpoint too.
+#[test]
+fn bad_normalisation_checkpoints_are_clear_errors() {
+    let dir = std::env::temp_dir().join(format!("ferrograd-esp-badnorm-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = CdeConfig::new(ModelKind::Maf, Dataset::Banana).test_sized();
+    let model = CdeModel::from_config(&cfg, 2, 1).unwrap();
+    let out = dir.join("out");
+    type Case = (&'static str, fn(&mut NormStats), &'static str, &'static str);
+    let cases: [Case; 4] = [
+        (
+            "x-wide",
+            |s| s.x_mean.push(0.0),
+            MODEL_PREFIX,
+            "x_norm.mean",
+        ),
+        (
+            "f-wide",
+            |s| s.f_std.push(1.0),
+            MODEL_PREFIX,
+            "f_norm.std",
+        ),
+        (
+            "std-zero",
+            |s| s.x_std[1] = 0.0,
+            MODEL_PREFIX,
+            "'x_norm.std' holds 0",
+        ),
+        (
+            "no-prefix",
+            |_| {},
+            "",
+            "do not fit the recorded model",
+        ),
+    ];
+    for (name, edit, prefix, needle) in cases {
+        let mut stats = user_stats();
+        edit(&mut stats);
+        let ckpt = dir.join(format!("{name}.safetensors"));
+        save_user_checkpoint(&ckpt, &model, &cfg, &stats, prefix);
+        let err = export_checkpoint(&ckpt, &out, None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(needle), "{name}: {err}");
+        assert!(err.contains(&ckpt.display().to_string()), "{name}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
 }

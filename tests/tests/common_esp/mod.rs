@@ -7,7 +7,7 @@
 
 use ferrograd_esp::export::{self, DenseLayer, MadeLayer, MafSpec, MdnSpec};
 use ferrograd_esp::format::{crc32, PREAMBLE, TRAILER};
-use ferrograd_esp::{Activation, DiagTransform};
+use ferrograd_esp::{Activation, DiagTransform, Normalisation};
 use rand::rngs::StdRng;
 use rand::{Rng as _, SeedableRng};
 
@@ -46,6 +46,86 @@ impl Aligned {
     pub fn bytes(&self) -> &[u8] {
         &bytemuck::cast_slice::<u32, u8>(&self.words)[self.offset..self.offset + self.len]
     }
+}
+
+// ------------------------------------------------------------ normalisation
+
+/// Normalisation statistics: x̃ = (x − μx)/σx, f̃ = (f − μf)/σf.
+#[derive(Clone, Debug)]
+pub struct Stats {
+    pub x_mean: Vec<f32>,
+    pub x_std: Vec<f32>,
+    pub f_mean: Vec<f32>,
+    pub f_std: Vec<f32>,
+}
+
+impl Stats {
+    /// Means in (−3, 3), stds in (0.2, 4.2).
+    pub fn random(seed: u64, d: usize, c: usize) -> Stats {
+        let mut r = rng(seed);
+        let std = |r: &mut StdRng, n| uniform(r, n, 2.0).iter().map(|v| 2.2 + v).collect();
+        Stats {
+            x_mean: uniform(&mut r, d, 3.0),
+            x_std: std(&mut r, d),
+            f_mean: uniform(&mut r, c, 3.0),
+            f_std: std(&mut r, c),
+        }
+    }
+
+    pub fn view(&self) -> Normalisation<'_> {
+        Normalisation {
+            x_mean: &self.x_mean,
+            x_std: &self.x_std,
+            f_mean: &self.f_mean,
+            f_std: &self.f_std,
+        }
+    }
+
+    /// (x − μx)/σx, in f32 as the runtime computes it.
+    pub fn x_tilde(&self, x: &[f32]) -> Vec<f32> {
+        x.iter()
+            .zip(self.x_mean.iter().zip(&self.x_std))
+            .map(|(v, (m, s))| (v - m) / s)
+            .collect()
+    }
+
+    /// (f − μf)/σf, in f32 as the runtime computes it.
+    pub fn f_tilde(&self, f: &[f32]) -> Vec<f32> {
+        f.iter()
+            .zip(self.f_mean.iter().zip(&self.f_std))
+            .map(|(v, (m, s))| (v - m) / s)
+            .collect()
+    }
+
+    /// μx + σx ⊙ v for every row of `v`, in f32 as the runtime computes it.
+    pub fn denormalise(&self, v: &[f32]) -> Vec<f32> {
+        let d = self.x_mean.len();
+        v.iter()
+            .enumerate()
+            .map(|(i, v)| self.x_mean[i % d] + self.x_std[i % d] * v)
+            .collect()
+    }
+
+    /// Σ_j ln σx_j in f64.
+    pub fn log_std_sum(&self) -> f64 {
+        self.x_std.iter().map(|&s| (s as f64).ln()).sum()
+    }
+}
+
+/// A normalised MAF and MDN blob (the standard test models).
+pub fn normalised_blobs() -> Vec<(&'static str, Vec<u8>)> {
+    let maf = maf_model();
+    let mdn = &mdn_models()[1];
+    vec![
+        (
+            "maf v2",
+            maf.blob_with(&Stats::random(31, maf.dim, maf.features)),
+        ),
+        (
+            "mdn v2",
+            mdn.blob_with(&Stats::random(32, mdn.dim, mdn.features)),
+        ),
+    ]
 }
 
 // ------------------------------------------------------------------ framing
@@ -371,11 +451,21 @@ impl MafModel {
                 .map(|b| b.iter().map(Made::view).collect())
                 .collect(),
             perms: self.perms.clone(),
+            normalisation: None,
         }
     }
 
     pub fn blob(&self) -> Vec<u8> {
         export::encode_maf(&self.spec()).unwrap()
+    }
+
+    /// The blob with normalisation `stats` (format version 2).
+    pub fn blob_with(&self, stats: &Stats) -> Vec<u8> {
+        let spec = MafSpec {
+            normalisation: Some(stats.view()),
+            ..self.spec()
+        };
+        export::encode_maf(&spec).unwrap()
     }
 
     /// One MADE's output `[μ₁..μ_d, a₁..a_d]` with the full masked weights.
@@ -490,11 +580,21 @@ impl MdnModel {
             min_diag: self.min_diag,
             max_raw_diag: self.cap,
             layers: self.layers.iter().map(Dense::view).collect(),
+            normalisation: None,
         }
     }
 
     pub fn blob(&self) -> Vec<u8> {
         export::encode_mdn(&self.spec()).unwrap()
+    }
+
+    /// The blob with normalisation `stats` (format version 2).
+    pub fn blob_with(&self, stats: &Stats) -> Vec<u8> {
+        let spec = MdnSpec {
+            normalisation: Some(stats.view()),
+            ..self.spec()
+        };
+        export::encode_mdn(&spec).unwrap()
     }
 
     /// log p(x | f) in f64: Σ_k π_k N(x | μ_k, (L_k L_kᵀ)⁻¹).
