@@ -636,6 +636,8 @@ pub fn chart(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::fs;
+    use std::path::PathBuf;
 
     /// A fresh folder for one test's pictures, kept when
     /// `FERROGRAD_KEEP_PLOTS` is set (to look at them).
@@ -842,16 +844,19 @@ pub(crate) mod tests {
             shots: 5,
             iterations: 60,
             meta_batch: 4,
-            hidden: vec![16, 16],
+            hidden: crate::run::config::List(vec![16, 16]),
             eval_tasks: 10,
             eval_points: 20,
             log_every: 5,
+            valid_every: 30,
+            valid_tasks: 5,
             meta_lr: 3e-3,
             ..SinusoidConfig::default()
         };
-        let run = train(&cfg, &dir.join("run"), true, false).unwrap();
+        let run = crate::run::RunDir::open(dir.join("run"), crate::run::OpenMode::Fresh).unwrap();
+        train(&cfg, &run, false, false, &mut crate::run::Silent).unwrap();
         assert_png(&dir.join("run/training_loss.png"), CHART_SIZE);
-        let (_, m) = crate::maml::sinusoid::load(&run.checkpoint).unwrap();
+        let (_, m) = crate::maml::sinusoid::load(&run.best()).unwrap();
         let paths = plot_adaptation(&cfg, &m, &dir, 1).unwrap();
         assert_eq!(paths.len(), 1);
         assert_png(&paths[0], CHART_SIZE);

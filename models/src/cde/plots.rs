@@ -736,8 +736,9 @@ mod tests {
     fn run_plots_are_pngs_of_the_expected_size() {
         let dir = plot_dir("cde-run");
         let cfg = CdeConfig::new(ModelKind::Maf, Dataset::Banana).test_sized();
-        let run = train(&cfg, &dir.join("run"), true, true).unwrap();
-        let (_, model, _) = crate::cde::train::load(&dir.join("run/best.safetensors")).unwrap();
+        let rd = crate::run::RunDir::open(dir.join("run"), crate::run::OpenMode::Fresh).unwrap();
+        let run = train(&cfg, &rd, false, true, &mut crate::run::Silent).unwrap();
+        let model = crate::cde::load(rd.best()).unwrap().model;
         nll_curves(&dir.join("nll.png"), &cfg, &run.curve).unwrap();
         assert_png(&dir.join("nll.png"), (800, 560));
         samples(&dir.join("samples.png"), &cfg, &model).unwrap();
