@@ -4,6 +4,8 @@
 
 pub mod cde;
 pub mod cli;
+pub mod decision;
 pub mod export;
 pub mod maml;
 pub mod plot;
+pub mod world;
