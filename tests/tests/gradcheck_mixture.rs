@@ -20,8 +20,12 @@ fn cat(lead: &[usize], tail: &[usize]) -> Dims {
 
 /// The four inputs of one mixture NLL: logits, means, log-σ, target.
 fn mixture() -> impl Strategy<Value = [Tensor; 4]> {
-    (prop::collection::vec(1usize..=3, 0..=2), 1usize..=4, 1usize..=4).prop_flat_map(
-        |(lead, k, d)| {
+    (
+        prop::collection::vec(1usize..=3, 0..=2),
+        1usize..=4,
+        1usize..=4,
+    )
+        .prop_flat_map(|(lead, k, d)| {
             (
                 uniform(cat(&lead, &[k]), -1.5, 1.5),
                 uniform(cat(&lead, &[k, d]), -1.5, 1.5),
@@ -29,8 +33,7 @@ fn mixture() -> impl Strategy<Value = [Tensor; 4]> {
                 uniform(cat(&lead, &[d]), -1.5, 1.5),
             )
                 .prop_map(|(l, m, s, t)| [l, m, s, t])
-        },
-    )
+        })
 }
 
 fn reduction() -> impl Strategy<Value = Reduction> {
