@@ -20,6 +20,39 @@
 //! assert!((dy[0].item().unwrap() - (c + s)).abs() < 1e-6);          // cos x·x + sin x
 //! assert!((d2y[0].item().unwrap() - (2.0 * c - s)).abs() < 1e-6);   // 2cos x − x sin x
 //! ```
+//!
+//! # Operators
+//!
+//! `+ - * /` and unary `-` work on `Var` and `&Var` (either side, any mix)
+//! and with `f32` scalars on either side. Each stands for one method and
+//! keeps its error convention: Var–Var operators may fail to broadcast and
+//! return `Result<Var>`, like [`Var::add`]; scalar operators and negation
+//! cannot fail and return `Var`, like [`Var::add_scalar`].
+//!
+//! | expression | stands for | returns |
+//! |---|---|---|
+//! | `a + b`, `a - b`, `a * b`, `a / b` (Var and Var) | `a.add(&b)`, `a.sub(&b)`, `a.mul(&b)`, `a.div(&b)` | `Result<Var>`: the shapes may not broadcast |
+//! | `a + c`, `c + a` (`c: f32`) | `a.add_scalar(c)` | `Var` |
+//! | `a - c` | `a.add_scalar(-c)` | `Var` |
+//! | `c - a` | `a.neg().add_scalar(c)` | `Var` |
+//! | `a * c`, `c * a` | `a.mul_scalar(c)` | `Var` |
+//! | `a / c` | `a.div(&Var::scalar(c))` (true division, not `a · (1/c)`) | `Var` |
+//! | `c / a` | `Var::scalar(c).div(&a)` | `Var` |
+//! | `-a` | `a.neg()` | `Var` |
+//!
+//! ```
+//! use ferrograd_autograd::{Result, Var};
+//! use ferrograd_tensor::Tensor;
+//! fn f(x: &Var, w: &Var) -> Result<Var> {
+//!     let y = (x * w)?;            // may fail: the shapes must broadcast
+//!     Ok(-(1.0 - 2.0 * &y) / 4.0)  // scalar ops and negation cannot
+//! }
+//! let x = Var::param(Tensor::from_vec(vec![1.0, 2.0], &[2]).unwrap());
+//! let w = Var::param(Tensor::scalar(3.0));
+//! assert_eq!(f(&x, &w).unwrap().value().data(), &[1.25, 2.75]); // (2xw − 1)/4
+//! let v = Var::param(Tensor::zeros(&[3]).unwrap());
+//! assert!(f(&x, &v).is_err()); // [2] · [3]
+//! ```
 #![warn(missing_docs)]
 
 mod composite;
@@ -29,6 +62,7 @@ mod error;
 mod gradcheck;
 mod methods;
 mod op;
+mod ops_impl;
 mod var;
 
 pub use custom::CustomOp;

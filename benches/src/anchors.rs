@@ -18,32 +18,31 @@
 //! |---|---|---|---|
 //! | [`MamlStep`], [`MamlFoStep`] | `SineNet` 1-40-40-1 ReLU in [`Maml`] (25 tasks, 1 inner step, α 0.01) | query MSE after adaptation | Adam 1e-3 |
 //! | [`GradpenStep`] | [`ResidualMlp`] 16 → [64, 32] → 8, GELU (erf) | MSE + 0.01·mean ‖∂(Σ out)/∂x‖² | Adam 1e-3 |
-//! | [`TransformerStep`] | embedding + positions, 2 post-norm encoder layers, mean, linear | cross-entropy | AdamW 1e-3, wd 0.01 |
-//! | [`MdnRnnStep`] | [`Lstm`] 35 → 256, linear 256 → 327 | mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
+//! | [`TransformerStep`] | [`TokenClassifier`]: embedding + positions, 2 post-norm encoder layers, mean, linear | cross-entropy | AdamW 1e-3, wd 0.01 |
+//! | [`MdnRnnStep`] | [`MdnRnn`]: LSTM 35 → 256, linear 256 → 327 | mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
 //! | [`MafStep`] | [`Maf`] 5 MADE blocks, 2×64 ReLU, x ∈ ℝ², f ∈ ℝ¹ | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`MdnStep`] | [`Mdn`] f → 64 tanh → 64 tanh → 30, K = 5 full covariance | −mean log p(x \| f) | Adam 1e-3 |
 //!
 //! Every model reports its parameters under the PyTorch state-dict names of
 //! the anchors (`net.0.weight`, `lin.0.bias`, `enc.layers.1.self_attn.in_proj_weight`,
 //! `lstm.weight_ih_l0`, …), so a dump's `param.*` tensors load with a strict
-//! [`Module::load_state_dict`] and no renaming.
+//! [`Module::load_state_dict`] and no renaming. [`TokenClassifier`] and
+//! [`MdnRnn`] live in `ferrograd_models` (`decision` and `world`), with the
+//! anchors' sizes as their configurations' defaults.
 
 use ferrograd_autograd::{grad, GradOptions, Var};
 use ferrograd_models::cde::maf::{Maf, MafConfig};
 use ferrograd_models::cde::mdn::{Mdn, MdnConfig};
 use ferrograd_models::cde::ConditionalDensity;
+use ferrograd_models::decision::{TokenClassifier, TokenClassifierConfig};
 use ferrograd_models::maml::sinusoid::SineNet;
 use ferrograd_models::maml::{Examples, Maml, MamlConfig, TaskBatch, TaskLoss};
+use ferrograd_models::world::{MdnRnn, MdnRnnConfig};
 use ferrograd_nn::layers::activation::Activation;
-use ferrograd_nn::layers::embedding::Embedding;
-use ferrograd_nn::layers::lstm::Lstm;
 use ferrograd_nn::layers::mlp::{LinearInit, ResidualMlp};
-use ferrograd_nn::layers::transformer::{
-    TransformerActivation, TransformerEncoder, TransformerEncoderLayerConfig,
-};
-use ferrograd_nn::losses::{binary_cross_entropy_with_logits, cross_entropy, mse, Reduction};
+use ferrograd_nn::losses::{mse, Reduction};
 use ferrograd_nn::optim::{clip_grad_norm, Adam, AdamConfig, AdamW, Optimizer};
-use ferrograd_nn::{Collector, Forward, Linear, Module, Param};
+use ferrograd_nn::{Forward, Module, Param};
 use ferrograd_tensor::{Indices, Tensor, TensorError};
 use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
@@ -543,63 +542,7 @@ workload!(GradpenStep, "gradpen_step");
 // transformer token classifier
 // ---------------------------------------------------------------------------
 
-const TF_VOCAB: usize = 2000;
-const TF_SEQ: usize = 32;
-const TF_D: usize = 128;
-const TF_CLASSES: usize = 20;
 const TF_BATCH: usize = 32;
-
-/// The anchors' token classifier: token embedding `tok` plus learned
-/// positions `pos`, a 2-layer post-norm encoder `enc` (PyTorch's
-/// `nn.TransformerEncoder` names), mean over positions, linear `out`.
-pub struct TokenClassifier {
-    /// Token embedding `[2000, 128]`.
-    pub tok: Embedding,
-    /// Positional embedding `[32, 128]`.
-    pub pos: Param,
-    /// The encoder layers (no final norm).
-    pub enc: TransformerEncoder,
-    /// The classifier `128 → 20`.
-    pub out: Linear,
-}
-
-impl TokenClassifier {
-    /// A classifier with the anchors' sizes, seeded (the dump overwrites every
-    /// parameter).
-    pub fn new(seed: u64) -> Result<TokenClassifier> {
-        let config = TransformerEncoderLayerConfig {
-            ff_dim: 512,
-            dropout: 0.0,
-            activation: TransformerActivation::Gelu,
-            layer_norm_eps: 1e-5,
-            norm_first: false,
-            bias: true,
-            ..TransformerEncoderLayerConfig::new(TF_D, 4)
-        };
-        Ok(TokenClassifier {
-            tok: Embedding::new(TF_VOCAB, TF_D, seed),
-            pos: Param::new(Tensor::zeros(&[TF_SEQ, TF_D])?),
-            enc: TransformerEncoder::new(&config, 2, false, seed.wrapping_add(1))?,
-            out: Linear::new(TF_D, TF_CLASSES, seed.wrapping_add(2)),
-        })
-    }
-
-    /// Logits `[B, 20]` for token ids `[B, 32]`.
-    pub fn forward_ids(&self, ids: &Indices) -> Result<Var> {
-        let x = self.tok.forward_ids(ids)?.add(&self.pos.var())?;
-        let h = self.enc.forward(&x)?.mean(&[1], false)?;
-        Ok(self.out.forward(&h)?)
-    }
-}
-
-impl Module for TokenClassifier {
-    fn visit(&self, c: &mut Collector) {
-        c.child("tok", &self.tok);
-        c.param("pos", &self.pos);
-        c.child("enc", &self.enc);
-        c.child("out", &self.out);
-    }
-}
 
 /// `transformer_step`: [`TokenClassifier`] on 32 sequences of 32 tokens,
 /// cross-entropy over 20 classes, AdamW lr 1e-3, weight decay 0.01 on every
@@ -616,7 +559,8 @@ impl TransformerStep {
     pub fn from_dump(path: impl AsRef<Path>) -> Result<TransformerStep> {
         let dump = Dump::load(path)?;
         dump.expect_workload("transformer_step")?;
-        let model = TokenClassifier::new(0)?;
+        let config = TokenClassifierConfig::default();
+        let model = TokenClassifier::new(&config, 0)?;
         dump.load_into(&model)?;
         let opt = AdamW::new(
             model.params(),
@@ -626,15 +570,14 @@ impl TransformerStep {
                 ..AdamConfig::adamw()
             },
         )?;
-        let ids = dump.batch_ids("ids", &[TF_BATCH, TF_SEQ], TF_VOCAB)?;
-        let y = dump.batch_ids("y", &[TF_BATCH], TF_CLASSES)?;
+        let ids = dump.batch_ids("ids", &[TF_BATCH, config.seq_len], config.vocab)?;
+        let y = dump.batch_ids("y", &[TF_BATCH], config.classes)?;
         Ok(TransformerStep { model, opt, ids, y })
     }
 
     /// The loss at the current parameters.
     pub fn loss(&self) -> Result<Var> {
-        let logits = self.model.forward_ids(&self.ids)?;
-        Ok(cross_entropy(&logits, &self.y, Reduction::Mean)?)
+        Ok(self.model.loss(&self.ids, &self.y)?)
     }
 
     /// One AdamW step; returns the loss before it.
@@ -655,77 +598,9 @@ workload!(TransformerStep, "transformer_step");
 // MDN-RNN
 // ---------------------------------------------------------------------------
 
-const RNN_Z: usize = 32;
-const RNN_IN: usize = 35;
-const RNN_HIDDEN: usize = 256;
-const RNN_K: usize = 5;
 const RNN_SEQ: usize = 50;
 const RNN_BATCH: usize = 32;
-const RNN_OUT: usize = RNN_K + 2 * RNN_K * RNN_Z + 2;
 const RNN_CLIP: f32 = 1.0;
-
-/// The World Models memory model: LSTM `lstm` (35 → 256) and linear head
-/// `head` (256 → 327: 5 mixture logits, means 5×32, log-σ 5×32, reward, done
-/// logit).
-pub struct MdnRnn {
-    /// The recurrence.
-    pub lstm: Lstm,
-    /// The per-step output layer.
-    pub head: Linear,
-}
-
-impl Module for MdnRnn {
-    fn visit(&self, c: &mut Collector) {
-        c.child("lstm", &self.lstm);
-        c.child("head", &self.head);
-    }
-}
-
-impl MdnRnn {
-    /// The model with the anchors' sizes, seeded.
-    pub fn new(seed: u64) -> Result<MdnRnn> {
-        Ok(MdnRnn {
-            lstm: Lstm::new(RNN_IN, RNN_HIDDEN, seed)?,
-            head: Linear::new(RNN_HIDDEN, RNN_OUT, seed.wrapping_add(1)),
-        })
-    }
-
-    /// NLL of the 5-component diagonal-Gaussian mixture over the whole
-    /// latent + MSE(reward) + BCE-with-logits(done), each a mean over (batch,
-    /// time), from a zero initial state.
-    pub fn loss(&self, za: &Var, z_next: &Var, reward: &Var, done: &Var) -> Result<Var> {
-        let h = self.lstm.forward(za)?;
-        let out = self.head.forward(&h)?;
-        let (b, t) = (out.dims()[0], out.dims()[1]);
-        let (k, z) = (RNN_K, RNN_Z);
-        let logit = out.narrow(2, 0, k)?;
-        let ms = out.narrow(2, k, 2 * k * z)?.reshape(&[b, t, 2, k, z])?;
-        let mu = ms.narrow(2, 0, 1)?.reshape(&[b, t, k, z])?;
-        let logsig = ms.narrow(2, 1, 1)?.reshape(&[b, t, k, z])?;
-        let zn = z_next.reshape(&[b, t, 1, z])?;
-        let half_log_2pi = (0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
-        // −½((z' − μ)/σ)² − log σ − ½ log 2π, summed over the latent.
-        let lp = zn
-            .sub(&mu)?
-            .div(&logsig.exp())?
-            .square()
-            .mul_scalar(-0.5)
-            .sub(&logsig)?
-            .add_scalar(-half_log_2pi)
-            .sum(&[-1], false)?;
-        let nll = logit
-            .log_softmax(2)?
-            .add(&lp)?
-            .logsumexp(&[2], false)?
-            .mean_all()
-            .neg();
-        let r = out.narrow(2, RNN_OUT - 2, 1)?.reshape(&[b, t])?;
-        let d = out.narrow(2, RNN_OUT - 1, 1)?.reshape(&[b, t])?;
-        let r_loss = mse(&r, reward, Reduction::Mean)?;
-        let d_loss = binary_cross_entropy_with_logits(&d, done, None, Reduction::Mean)?;
-        Ok(nll.add(&r_loss)?.add(&d_loss)?)
-    }
-}
 
 /// `mdnrnn_step`: [`MdnRnn`] on 32 sequences of 50 steps, global gradient
 /// norm clipped to 1.0, Adam 1e-3.
@@ -743,14 +618,15 @@ impl MdnRnnStep {
     pub fn from_dump(path: impl AsRef<Path>) -> Result<MdnRnnStep> {
         let dump = Dump::load(path)?;
         dump.expect_workload("mdnrnn_step")?;
-        let model = MdnRnn::new(0)?;
+        let config = MdnRnnConfig::default();
+        let model = MdnRnn::new(&config, 0)?;
         dump.load_into(&model)?;
         let opt = adam(model.params(), 1e-3)?;
         let (b, t) = (RNN_BATCH, RNN_SEQ);
         let field = |f: &str, dims: &[usize]| dump.batch_tensor(f, dims).map(Var::constant);
         Ok(MdnRnnStep {
-            za: field("za", &[b, t, RNN_IN])?,
-            z_next: field("z_next", &[b, t, RNN_Z])?,
+            za: field("za", &[b, t, config.input_dim()])?,
+            z_next: field("z_next", &[b, t, config.z_dim])?,
             reward: field("reward", &[b, t])?,
             done: field("done", &[b, t])?,
             model,
@@ -760,8 +636,9 @@ impl MdnRnnStep {
 
     /// The loss at the current parameters.
     pub fn loss(&self) -> Result<Var> {
-        self.model
-            .loss(&self.za, &self.z_next, &self.reward, &self.done)
+        Ok(self
+            .model
+            .loss(&self.za, &self.z_next, &self.reward, &self.done)?)
     }
 
     /// One clipped Adam step; returns the loss before it.

@@ -4,8 +4,12 @@
 
 pub mod cde;
 pub mod cli;
+pub mod cde;
+pub mod cli;
 pub mod data;
+pub mod decision;
 pub mod export;
 pub mod maml;
 pub mod plot;
 pub mod run;
+pub mod world;

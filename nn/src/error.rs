@@ -66,4 +66,4 @@ impl From<TensorError> for Error {
 }
 
 /// Result of a fallible nn operation.
-pub type Result<T> = std::result::Result<T, Error>;
+pub type Result<T, E = Error> = std::result::Result<T, E>;

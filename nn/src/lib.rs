@@ -8,6 +8,8 @@
 //!   [`Forward::forward_with`] and a [`ParamSource`] such as
 //!   [`FastWeights`], on explicit replacements (MAML's θ' = θ − α∇L)
 //!   without copying the module.
+//! * [`prelude`] imports the common names at once:
+//!   `use ferrograd_nn::prelude::*;`.
 //!
 //! ```
 //! use ferrograd_autograd::Var;
@@ -43,6 +45,7 @@ pub mod losses;
 mod module;
 pub mod optim;
 mod param;
+pub mod prelude;
 pub mod schedule;
 pub mod train;
 

@@ -10,7 +10,8 @@
 //! * [`classification`]: [`cross_entropy`] from logits, with label smoothing
 //!   and an ignored class index;
 //! * [`binary`]: [`binary_cross_entropy_with_logits`], with `pos_weight`;
-//! * [`probabilistic`]: [`gaussian_nll`] and [`kl_diag_gaussians`];
+//! * [`probabilistic`]: [`gaussian_nll`], [`diag_gaussian_mixture_nll`] and
+//!   [`kl_diag_gaussians`];
 //! * [`contrastive`]: CLIP's symmetric [`info_nce`];
 //! * [`penalty`]: [`l1_penalty`] and [`l2_penalty`] on parameters.
 //!
@@ -36,7 +37,9 @@ pub use binary::binary_cross_entropy_with_logits;
 pub use classification::{cross_entropy, cross_entropy_with, CrossEntropyOptions};
 pub use contrastive::{info_nce, Temperature};
 pub use penalty::{l1_penalty, l2_penalty, AsVar};
-pub use probabilistic::{gaussian_nll, kl_diag_gaussians, GaussianNllOptions};
+pub use probabilistic::{
+    diag_gaussian_mixture_nll, gaussian_nll, kl_diag_gaussians, GaussianNllOptions,
+};
 pub use regression::{huber, l1, mse};
 pub use robust::{cauchy, geman_mcclure, tukey_biweight, welsch};
 

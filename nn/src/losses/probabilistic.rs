@@ -1,5 +1,8 @@
 //! Losses of probabilistic models: the Gaussian negative log-likelihood with
-//! a predicted variance, and the KL divergence between diagonal Gaussians.
+//! a predicted variance, the negative log-likelihood of a mixture of
+//! diagonal Gaussians (mixture density networks such as World Models'
+//! MDN-RNN), and the KL divergence between diagonal Gaussians. The
+//! full-covariance mixture lives with its model, `ferrograd_models::cde::mdn`.
 
 use super::{check_positive, check_same_shape, reduce, Reduction};
 use crate::{Error, Result};
@@ -140,11 +143,91 @@ pub fn kl_diag_gaussians(
     reduce(&per.sum(&[-1], false)?, reduction)
 }
 
+/// Negative log-likelihood of `target` under a mixture of K Gaussians with
+/// diagonal covariance, per sample
+///
+/// `−log Σ_k softmax(logits)_k · Π_d N(target_d; μ_kd, σ_kd²)`, with `σ = exp(log_sigmas)`,
+///
+/// computed as a log-sum-exp over K of `log_softmax(logits)_k + Σ_d log
+/// N(·)`, so no density underflows. Shapes: `logits` `[..., K]`, `means`
+/// and `log_sigmas` `[..., K, D]`, `target` `[..., D]`, with the same
+/// leading axes `[...]` (any number, also none). The per-sample values have
+/// shape `[...]`; then `reduction`.
+///
+/// Errors ([`Error::Config`]): shapes that do not fit together, K or D of 0.
+///
+/// ```
+/// use ferrograd_autograd::Var;
+/// use ferrograd_nn::losses::{diag_gaussian_mixture_nll, Reduction};
+/// use ferrograd_tensor::Tensor;
+/// // One component (K = 1) of a standard normal in D = 2, at the origin.
+/// let logits = Var::param(Tensor::zeros(&[1]).unwrap());
+/// let means = Var::param(Tensor::zeros(&[1, 2]).unwrap());
+/// let log_sigmas = Var::param(Tensor::zeros(&[1, 2]).unwrap());
+/// let target = Var::constant(Tensor::zeros(&[2]).unwrap());
+/// let nll = diag_gaussian_mixture_nll(&logits, &means, &log_sigmas, &target, Reduction::None)
+///     .unwrap();
+/// assert!((nll.item().unwrap() - (2.0 * std::f32::consts::PI).ln()).abs() < 1e-6);
+/// ```
+pub fn diag_gaussian_mixture_nll(
+    logits: &Var,
+    means: &Var,
+    log_sigmas: &Var,
+    target: &Var,
+    reduction: Reduction,
+) -> Result<Var> {
+    check_same_shape(
+        "diag_gaussian_mixture_nll",
+        "means and log_sigmas",
+        means,
+        log_sigmas,
+    )?;
+    let m = means.dims();
+    let fits = m.len() >= 2
+        && logits.dims() == &m[..m.len() - 1]
+        && target.dims().len() == m.len() - 1
+        && target.dims()[..m.len() - 2] == m[..m.len() - 2]
+        && target.dims()[m.len() - 2] == m[m.len() - 1];
+    if !fits {
+        return Err(Error::Config(format!(
+            "diag_gaussian_mixture_nll: needs logits [..., K], means and log_sigmas [..., K, D], \
+             target [..., D]; got logits {}, means {}, target {}",
+            logits.shape(),
+            means.shape(),
+            target.shape()
+        )));
+    }
+    if m[m.len() - 1] == 0 || m[m.len() - 2] == 0 {
+        return Err(Error::Config(format!(
+            "diag_gaussian_mixture_nll: K and D must be at least 1, got means {}",
+            means.shape()
+        )));
+    }
+    let half_log_2pi = (0.5 * (2.0 * std::f64::consts::PI).ln()) as f32;
+    // log N per component: −½((x − μ)/σ)² − log σ − ½ log 2π, summed over D.
+    let log_density = target
+        .unsqueeze(-2)?
+        .sub(means)?
+        .div(&log_sigmas.exp())?
+        .square()
+        .mul_scalar(-0.5)
+        .sub(log_sigmas)?
+        .add_scalar(-half_log_2pi)
+        .sum(&[-1], false)?;
+    let nll = logits
+        .log_softmax(-1)?
+        .add(&log_density)?
+        .logsumexp(&[-1], false)?
+        .neg();
+    reduce(&nll, reduction)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::test_util::{ag, assert_close, constant, tensor};
     use super::*;
     use ferrograd_autograd::{grad, gradcheck, GradOptions, GradcheckOptions};
+    use ferrograd_tensor::Tensor;
 
     const INPUT: [f32; 6] = [0.5, -1.0, 0.002, 0.0, 1.5, -0.5];
     const TARGET: [f32; 6] = [0.0, -0.5, 0.0, 0.3, 1.0, 0.5];
@@ -320,5 +403,141 @@ mod tests {
             ))
         };
         gradcheck(f, &inputs, GradcheckOptions::default()).unwrap();
+    }
+
+    /// A mixture of K = 3 components in D = 2 for a batch of 2: logits
+    /// `[2, 3]`, means and log-σ `[2, 3, 2]`, target `[2, 2]`.
+    fn mixture() -> [Tensor; 4] {
+        [
+            tensor(&[0.2, -1.0, 0.5, 1.5, 0.0, -0.3], &[2, 3]),
+            tensor(
+                &[
+                    0.1, -0.4, 1.2, 0.3, -0.8, 0.9, 0.0, 0.5, -1.1, 0.7, 0.4, -0.2,
+                ],
+                &[2, 3, 2],
+            ),
+            tensor(
+                &[
+                    0.3, -0.2, 0.1, 0.5, -0.4, 0.0, 0.2, -0.6, 0.35, 0.1, -0.1, 0.25,
+                ],
+                &[2, 3, 2],
+            ),
+            tensor(&[0.5, -0.1, -0.7, 0.8], &[2, 2]),
+        ]
+    }
+
+    /// The mixture NLL of sample `n` in f64, from the densities themselves
+    /// (`log_space` false) or from their logarithms with a shifted
+    /// log-sum-exp (`log_space` true, for densities that underflow).
+    fn mixture_nll_f64(t: &[Tensor; 4], n: usize, log_space: bool) -> f64 {
+        let (k, d) = (3, 2);
+        let f = |x: &Tensor, i: usize| x.data()[i] as f64;
+        let z: f64 = (0..k).map(|j| f(&t[0], n * k + j).exp()).sum();
+        // log(w_j · Π_e N(x_e; μ_je, σ_je²)) for each component j.
+        let terms: Vec<f64> = (0..k)
+            .map(|j| {
+                let log_w = f(&t[0], n * k + j) - z.ln();
+                let log_dens: f64 = (0..d)
+                    .map(|e| {
+                        let i = (n * k + j) * d + e;
+                        let (mu, sigma) = (f(&t[1], i), f(&t[2], i).exp());
+                        let r = (f(&t[3], n * d + e) - mu) / sigma;
+                        let two_pi = 2.0 * std::f64::consts::PI;
+                        if log_space {
+                            -0.5 * r * r - sigma.ln() - 0.5 * two_pi.ln()
+                        } else {
+                            ((-0.5 * r * r).exp() / (sigma * two_pi.sqrt())).ln()
+                        }
+                    })
+                    .sum();
+                log_w + log_dens
+            })
+            .collect();
+        if log_space {
+            let m = terms.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            -(m + terms.iter().map(|t| (t - m).exp()).sum::<f64>().ln())
+        } else {
+            -terms.iter().map(|t| t.exp()).sum::<f64>().ln()
+        }
+    }
+
+    #[test]
+    fn diag_mixture_nll_matches_direct_f64() {
+        let t = mixture();
+        let v: Vec<Var> = t.iter().map(|x| Var::constant(x.clone())).collect();
+        let nll = |r| diag_gaussian_mixture_nll(&v[0], &v[1], &v[2], &v[3], r).unwrap();
+        let each = [
+            mixture_nll_f64(&t, 0, false) as f32,
+            mixture_nll_f64(&t, 1, false) as f32,
+        ];
+        assert_close(&nll(Reduction::None), &each, 1e-6);
+        assert_close(&nll(Reduction::Sum), &[each[0] + each[1]], 1e-6);
+        assert_close(&nll(Reduction::Mean), &[(each[0] + each[1]) / 2.0], 1e-6);
+        // No leading axes: one sample.
+        let one = diag_gaussian_mixture_nll(
+            &v[0].narrow(0, 1, 1).unwrap().squeeze(0).unwrap(),
+            &v[1].narrow(0, 1, 1).unwrap().squeeze(0).unwrap(),
+            &v[2].narrow(0, 1, 1).unwrap().squeeze(0).unwrap(),
+            &v[3].narrow(0, 1, 1).unwrap().squeeze(0).unwrap(),
+            Reduction::None,
+        )
+        .unwrap();
+        assert_eq!(one.dims(), &[] as &[usize]);
+        assert_close(&one, &[each[1]], 1e-6);
+    }
+
+    #[test]
+    fn diag_mixture_nll_is_stable_far_from_the_means() {
+        // Every density underflows f32 here; the log-sum-exp does not.
+        let t = mixture();
+        let far = t[3].add_scalar(60.0);
+        let v: Vec<Var> = t.iter().map(|x| Var::constant(x.clone())).collect();
+        let l = diag_gaussian_mixture_nll(
+            &v[0],
+            &v[1],
+            &v[2],
+            &Var::constant(far.clone()),
+            Reduction::None,
+        )
+        .unwrap();
+        let shifted = [t[0].clone(), t[1].clone(), t[2].clone(), far];
+        for (n, got) in l.value().data().iter().enumerate() {
+            let want = mixture_nll_f64(&shifted, n, true);
+            assert!(
+                got.is_finite() && (*got as f64 - want).abs() < 1e-6 * want,
+                "{got} vs {want}"
+            );
+        }
+    }
+
+    #[test]
+    fn diag_mixture_nll_rejects_bad_shapes() {
+        let c = |d: &[usize]| Var::constant(Tensor::zeros(d).unwrap());
+        let bad = [
+            [c(&[2, 4]), c(&[2, 3, 2]), c(&[2, 3, 2]), c(&[2, 2])], // logits K ≠ 3
+            [c(&[2, 3]), c(&[2, 3, 2]), c(&[2, 3, 1]), c(&[2, 2])], // log-σ shape
+            [c(&[2, 3]), c(&[2, 3, 2]), c(&[2, 3, 2]), c(&[2, 3])], // target D ≠ 2
+            [c(&[2, 3]), c(&[2, 3, 2]), c(&[2, 3, 2]), c(&[1, 2])], // batch
+            [c(&[3]), c(&[3]), c(&[3]), c(&[3])],                   // rank 1 means
+            [c(&[2, 0]), c(&[2, 0, 2]), c(&[2, 0, 2]), c(&[2, 2])], // K = 0
+        ];
+        for [l, m, s, t] in &bad {
+            let r = diag_gaussian_mixture_nll(l, m, s, t, Reduction::Mean);
+            assert!(matches!(r, Err(Error::Config(_))), "{:?}", r.err());
+        }
+    }
+
+    #[test]
+    fn diag_mixture_nll_gradients() {
+        let f = |v: &[Var]| {
+            ag(diag_gaussian_mixture_nll(
+                &v[0],
+                &v[1],
+                &v[2],
+                &v[3],
+                Reduction::Mean,
+            ))
+        };
+        gradcheck(f, &mixture(), GradcheckOptions::default()).unwrap();
     }
 }

@@ -1,0 +1,7 @@
+//! World models: models of an environment's dynamics. The family starts
+//! with [`MdnRnn`], the memory model of Ha & Schmidhuber's World Models
+//! (the anchors' `mdnrnn_step` model).
+
+pub mod mdn_rnn;
+
+pub use mdn_rnn::{MdnRnn, MdnRnnConfig, MdnRnnOutput};
