@@ -4,8 +4,6 @@
 
 pub mod cde;
 pub mod cli;
-pub mod cde;
-pub mod cli;
 pub mod data;
 pub mod decision;
 pub mod export;
