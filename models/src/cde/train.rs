@@ -303,6 +303,10 @@ pub fn train_on(
         if cfg.data.is_none() {
             super::plots::samples(&run.file("samples.png"), cfg, &best.model)?;
             super::plots::densities(&run.file("density.png"), cfg, &best.model)?;
+        } else {
+            let name = if d == 2 { "samples.png" } else { "marginals.png" };
+            let seed = derive_seed(cfg.seed, "plot");
+            super::plots::user_samples(&run.file(name), data, &best.model, seed)?;
         }
     }
     Ok(TrainSummary { eval, curve, fit })
