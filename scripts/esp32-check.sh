@@ -146,16 +146,25 @@ export_models() {
     (cd "$ROOT" && cargo build --release --locked --bin ferrograd) || die "host CLI build failed"
     local cli="$ROOT/target/release/ferrograd" runs="$OUT_DIR/runs"
     rm -rf "$runs" "$MODELS_DIR"
+    mkdir -p "$runs"
+    # The MDN learns a user's CSV in its own units (x around 100 and 5, f
+    # around 1000), so its blob carries the normalisation (format v2) and
+    # the parity below covers it.
+    awk 'BEGIN { srand(1); print "load,x1,x2"
+        for (i = 0; i < 3000; i++) {
+            u = rand(); z1 = sqrt(-2 * log(1 - rand())) * cos(6.2831853 * rand())
+            z2 = sqrt(-2 * log(1 - rand())) * cos(6.2831853 * rand())
+            printf "%.3f,%.4f,%.5f\n", 1000 + 500 * u, 100 + 20 * z1, 5 + 0.01 * (z1 * z1 + (1 + u) * z2) } }' \
+        >"$runs/user.csv"
     "$cli" cde train --model maf --flows 3 --hidden 32x1 --test --no-plot --quiet --out "$runs/maf" >/dev/null
-    "$cli" cde train --model mdn --hidden 32 --test --no-plot --quiet --out "$runs/mdn" >/dev/null
-    "$cli" maml sinusoid train --test --no-plot --out "$runs/mlp" >/dev/null 2>&1
+    "$cli" cde train --model mdn --hidden 32 --test --no-plot --quiet --out "$runs/mdn" \
+        --data "$runs/user.csv" --x-cols x1,x2 --f-cols load >/dev/null
+    "$cli" maml sinusoid train --test --no-plot --quiet --out "$runs/mlp" >/dev/null
     local k
-    for k in maf mdn; do
-        "$cli" export --checkpoint "$runs/$k/best.safetensors" --out "$MODELS_DIR" >"$runs/$k.export"
+    for k in maf mdn mlp; do
+        "$cli" export --checkpoint "$runs/$k/checkpoints/best.safetensors" --out "$MODELS_DIR" >"$runs/$k.export"
         head -1 "$runs/$k.export"
     done
-    "$cli" export --checkpoint "$runs/mlp/checkpoint.safetensors" --out "$MODELS_DIR" >"$runs/mlp.export"
-    head -1 "$runs/mlp.export"
     export FERROGRAD_MODELS="$MODELS_DIR"
     note "models: $(for k in maf mdn mlp; do printf '%s %s B  ' "$k" "$(stat -c %s "$MODELS_DIR/$k.bin")"; done)"
 }

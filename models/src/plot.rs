@@ -50,7 +50,6 @@ pub(crate) fn plot_error(path: &Path, e: impl std::fmt::Display) -> Error {
     }
 }
 
-
 /// Draws a `size` PNG with `draw` and writes it to `path` atomically: the
 /// picture goes to a uniquely named temporary file in the same folder
 /// (ending in `.png`, as the encoder picks the format by extension), which

@@ -81,10 +81,7 @@ fn create_temp(target: &Path) -> Result<(File, TempGuard)> {
 /// same folder, which is then flushed to disk and renamed over `target`.
 /// On any error the temporary file is removed and an existing `target` is
 /// left as it was. Errors are [`Error::Io`] naming `target`.
-pub fn write_with(
-    target: &Path,
-    write: impl FnOnce(&mut File) -> io::Result<()>,
-) -> Result<()> {
+pub fn write_with(target: &Path, write: impl FnOnce(&mut File) -> io::Result<()>) -> Result<()> {
     let (mut file, mut guard) = create_temp(target)?;
     write(&mut file)
         .and_then(|()| file.flush())

@@ -5,17 +5,17 @@
 
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_esp::{AlignedBlob, Maf as RtMaf, Mdn as RtMdn, Mlp as RtMlp, Model, Rng};
+use ferrograd_models::cde::config::Hidden;
 use ferrograd_models::cde::data::{Dataset, SplitSizes, Splits};
 use ferrograd_models::cde::maf::{DegreeRule, Maf, MafConfig, Permutation};
 use ferrograd_models::cde::mdn::{DiagTransform, Mdn, MdnConfig};
-use ferrograd_models::cde::config::Hidden;
 use ferrograd_models::cde::model::Inner;
 use ferrograd_models::cde::train::{log_prob_values, CdeConfig, CdeModel, ModelKind};
-use ferrograd_models::run::{OpenMode, RunDir, Silent};
 use ferrograd_models::cde::ConditionalDensity;
 use ferrograd_models::export::{
     export_checkpoint, load_cde, maf_blob, mdn_blob, mlp_blob, NormStats, MODEL_PREFIX,
 };
+use ferrograd_models::run::{OpenMode, RunDir, Silent};
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::{init, Forward, Mlp, Module};
@@ -605,24 +605,14 @@ fn bad_normalisation_checkpoints_are_clear_errors() {
             MODEL_PREFIX,
             "x_norm.mean",
         ),
-        (
-            "f-wide",
-            |s| s.f_std.push(1.0),
-            MODEL_PREFIX,
-            "f_norm.std",
-        ),
+        ("f-wide", |s| s.f_std.push(1.0), MODEL_PREFIX, "f_norm.std"),
         (
             "std-zero",
             |s| s.x_std[1] = 0.0,
             MODEL_PREFIX,
             "'x_norm.std' holds 0",
         ),
-        (
-            "no-prefix",
-            |_| {},
-            "",
-            "do not fit the recorded model",
-        ),
+        ("no-prefix", |_| {}, "", "do not fit the recorded model"),
     ];
     for (name, edit, prefix, needle) in cases {
         let mut stats = user_stats();

@@ -249,7 +249,10 @@ impl CdeConfig {
             return bad("batch", "must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad("lr", format!("must be positive and finite, got {}", self.lr));
+            return bad(
+                "lr",
+                format!("must be positive and finite, got {}", self.lr),
+            );
         }
         if self.hidden.0.contains(&0) {
             return bad(
@@ -306,12 +309,18 @@ impl CdeConfig {
             }
             Some(_) => {
                 if self.x_cols.0.is_empty() {
-                    return bad("x_cols", "must name at least one target column of --data".into());
+                    return bad(
+                        "x_cols",
+                        "must name at least one target column of --data".into(),
+                    );
                 }
                 let mut all: Vec<&String> = self.x_cols.0.iter().chain(&self.f_cols.0).collect();
                 all.sort();
                 if let Some(w) = all.windows(2).find(|w| w[0] == w[1]) {
-                    return bad("x_cols", format!("and --f-cols name column '{}' twice", w[0]));
+                    return bad(
+                        "x_cols",
+                        format!("and --f-cols name column '{}' twice", w[0]),
+                    );
                 }
             }
         }
@@ -363,12 +372,43 @@ mod tests {
         let cases: Vec<(CdeConfig, &str)> = vec![
             (CdeConfig { epochs: 0, ..d() }, "--epochs"),
             (CdeConfig { lr: -1e-3, ..d() }, "--lr"),
-            (CdeConfig { hidden: Hidden(vec![64, 0]), ..d() }, "--hidden"),
+            (
+                CdeConfig {
+                    hidden: Hidden(vec![64, 0]),
+                    ..d()
+                },
+                "--hidden",
+            ),
             (CdeConfig { batch: 0, ..d() }, "--batch"),
-            (CdeConfig { test_rows: 0, ..d() }, "--test-rows"),
-            (CdeConfig { valid_fraction: 0.6, test_fraction: 0.5, ..d() }, "--valid-fraction"),
-            (CdeConfig { x_cols: List(vec!["a".into()]), ..d() }, "--data"),
-            (CdeConfig { data: Some("t.csv".into()), ..d() }, "--x-cols"),
+            (
+                CdeConfig {
+                    test_rows: 0,
+                    ..d()
+                },
+                "--test-rows",
+            ),
+            (
+                CdeConfig {
+                    valid_fraction: 0.6,
+                    test_fraction: 0.5,
+                    ..d()
+                },
+                "--valid-fraction",
+            ),
+            (
+                CdeConfig {
+                    x_cols: List(vec!["a".into()]),
+                    ..d()
+                },
+                "--data",
+            ),
+            (
+                CdeConfig {
+                    data: Some("t.csv".into()),
+                    ..d()
+                },
+                "--x-cols",
+            ),
         ];
         for (cfg, needle) in cases {
             let e = cfg.validate().unwrap_err().to_string();

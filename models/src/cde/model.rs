@@ -65,7 +65,12 @@ fn vector(values: &[f32]) -> Result<Tensor> {
 impl CdeModel {
     /// A freshly initialised model of `spec` (seeded) with normalisations
     /// `x_norm` (of the d targets) and `f_norm` (of the c features).
-    pub fn new(spec: &ModelSpec, seed: u64, x_norm: &Normalizer, f_norm: &Normalizer) -> Result<CdeModel> {
+    pub fn new(
+        spec: &ModelSpec,
+        seed: u64,
+        x_norm: &Normalizer,
+        f_norm: &Normalizer,
+    ) -> Result<CdeModel> {
         let inner = match spec {
             ModelSpec::Maf(c) => Inner::Maf(Maf::new(c.clone(), seed)?),
             ModelSpec::Mdn(c) => Inner::Mdn(Mdn::new(c.clone(), seed)?),
@@ -118,12 +123,18 @@ impl CdeModel {
 
     /// The target normalisation.
     pub fn x_norm(&self) -> Result<Normalizer> {
-        Normalizer::new(self.x_mean.value().data().to_vec(), self.x_std.value().data().to_vec())
+        Normalizer::new(
+            self.x_mean.value().data().to_vec(),
+            self.x_std.value().data().to_vec(),
+        )
     }
 
     /// The feature normalisation.
     pub fn f_norm(&self) -> Result<Normalizer> {
-        Normalizer::new(self.f_mean.value().data().to_vec(), self.f_std.value().data().to_vec())
+        Normalizer::new(
+            self.f_mean.value().data().to_vec(),
+            self.f_std.value().data().to_vec(),
+        )
     }
 
     /// Σⱼ log σxⱼ, the normalisation's log-Jacobian.
@@ -160,12 +171,16 @@ impl CdeModel {
     /// must have finite means and positive finite deviations. Errors name
     /// the tensor.
     pub fn check_structure(&self) -> std::result::Result<(), String> {
-        for (name, b) in [
-            ("x_norm.std", &self.x_std),
-            ("f_norm.std", &self.f_std),
-        ] {
-            if let Some(v) = b.value().data().iter().find(|v| !(v.is_finite() && **v > 0.0)) {
-                return Err(format!("tensor '{name}' holds {v}: a deviation must be positive and finite"));
+        for (name, b) in [("x_norm.std", &self.x_std), ("f_norm.std", &self.f_std)] {
+            if let Some(v) = b
+                .value()
+                .data()
+                .iter()
+                .find(|v| !(v.is_finite() && **v > 0.0))
+            {
+                return Err(format!(
+                    "tensor '{name}' holds {v}: a deviation must be positive and finite"
+                ));
             }
         }
         for (name, b) in [("x_norm.mean", &self.x_mean), ("f_norm.mean", &self.f_mean)] {
@@ -232,8 +247,7 @@ impl Module for CdeModel {
 }
 
 fn standardise(v: &Var, mean: &Buffer, std: &Buffer) -> Result<Var> {
-    Ok(v
-        .sub(&Var::constant(mean.value()))?
+    Ok(v.sub(&Var::constant(mean.value()))?
         .div(&Var::constant(std.value()))?)
 }
 
@@ -284,7 +298,11 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
     let spec: ModelSpec = checkpoint
         .json(META_MODEL)
         .map_err(|e| bad(format!("the model description does not parse: {e}")))?
-        .ok_or_else(|| bad(format!("metadata '{META_MODEL}' (the model's hyper-parameters) is missing")))?;
+        .ok_or_else(|| {
+            bad(format!(
+                "metadata '{META_MODEL}' (the model's hyper-parameters) is missing"
+            ))
+        })?;
     let (d, c) = match &spec {
         ModelSpec::Maf(m) => (m.dim, m.features),
         ModelSpec::Mdn(m) => (m.dim, m.features),

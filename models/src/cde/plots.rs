@@ -725,6 +725,98 @@ pub fn densities(path: &Path, cfg: &CdeConfig, model: &CdeModel) -> Result<()> {
     heatmap_with_scale(path, &panels, "p(x | f)")
 }
 
+/// The picture of a model trained on a user's CSV: for d = 2, model
+/// samples beside the data at three feature vectors (the test rows at the
+/// 10%, 50% and 90% ranks of the first feature; the data shown are the 5%
+/// of all rows nearest to each in standardised feature space, at least 50);
+/// otherwise the
+/// pairwise marginals of one model sample per test row (at that row's
+/// features) against the test rows.
+pub fn user_samples(
+    path: &Path,
+    data: &super::source::CdeData,
+    model: &super::CdeModel,
+    seed: u64,
+) -> Result<()> {
+    use super::ConditionalDensity as _;
+    let test = &data.test;
+    let (n, d, c) = (test.len(), test.x.dims()[1], test.f.dims()[1]);
+    if d != 2 {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+        let samples = ferrograd_autograd::no_grad(|| model.sample(&test.f, &mut rng))?;
+        return pairwise_marginals(path, &samples, &test.x, &data.x_names);
+    }
+    let rows = |t: &Tensor| -> Vec<Vec<f32>> {
+        let w = t.dims()[1];
+        (0..t.dims()[0])
+            .map(|i| t.data()[i * w..(i + 1) * w].to_vec())
+            .collect()
+    };
+    let fs = rows(&test.f);
+    let all_f = rows(&Tensor::concat(
+        &[&data.train.f, &data.valid.f, &test.f],
+        0,
+    )?);
+    let all_x = rows(&Tensor::concat(
+        &[&data.train.x, &data.valid.x, &test.x],
+        0,
+    )?);
+    let m = all_f.len();
+    let keep = (m / 20).max(50).min(m);
+    let std = data.f_norm.std().to_vec();
+    let mut order: Vec<usize> = (0..n).collect();
+    if c > 0 {
+        order.sort_by(|&a, &b| fs[a][0].total_cmp(&fs[b][0]));
+    }
+    let picks: Vec<usize> = if c == 0 {
+        vec![0]
+    } else {
+        [0.1, 0.5, 0.9]
+            .iter()
+            .map(|q| order[((n - 1) as f64 * q).round() as usize])
+            .collect()
+    };
+    let mut owned = Vec::new();
+    for (k, &i) in picks.iter().enumerate() {
+        let f = &fs[i];
+        let dist = |j: usize| -> f32 {
+            all_f[j]
+                .iter()
+                .zip(f)
+                .zip(&std)
+                .map(|((a, b), s)| ((a - b) / s).powi(2))
+                .sum()
+        };
+        let mut near: Vec<usize> = (0..m).collect();
+        near.sort_by(|&a, &b| dist(a).total_cmp(&dist(b)));
+        near.truncate(keep);
+        let shown: Vec<(f32, f32)> = near.iter().map(|&j| (all_x[j][0], all_x[j][1])).collect();
+        let s = model.sample_at_features(f, 1_000, derive_seed(seed, &format!("panel {k}")))?;
+        let pts: Vec<(f32, f32)> = s.data().chunks_exact(2).map(|r| (r[0], r[1])).collect();
+        let title = if c == 0 {
+            "model samples beside the test rows".to_string()
+        } else {
+            let named: Vec<String> = data
+                .f_names
+                .iter()
+                .zip(f)
+                .map(|(name, v)| format!("{name} = {}", crate::plot::format_tick(*v as f64)))
+                .collect();
+            named.join(", ")
+        };
+        owned.push((title, pts, shown));
+    }
+    let panels: Vec<SamplePanel> = owned
+        .iter()
+        .map(|(title, model, data)| SamplePanel {
+            title: title.clone(),
+            model,
+            data,
+        })
+        .collect();
+    samples_beside_data(path, &panels, &data.x_names[0], &data.x_names[1])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -855,90 +947,4 @@ mod tests {
         assert_png(&path, (1200, 520));
         done(&dir);
     }
-}
-
-/// The picture of a model trained on a user's CSV: for d = 2, model
-/// samples beside the data at three feature vectors (the test rows at the
-/// 10%, 50% and 90% ranks of the first feature; the data shown are the 5%
-/// of all rows nearest to each in standardised feature space, at least 50);
-/// otherwise the
-/// pairwise marginals of one model sample per test row (at that row's
-/// features) against the test rows.
-pub fn user_samples(
-    path: &Path,
-    data: &super::source::CdeData,
-    model: &super::CdeModel,
-    seed: u64,
-) -> Result<()> {
-    use super::ConditionalDensity as _;
-    let test = &data.test;
-    let (n, d, c) = (test.len(), test.x.dims()[1], test.f.dims()[1]);
-    if d != 2 {
-        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-        let samples = ferrograd_autograd::no_grad(|| model.sample(&test.f, &mut rng))?;
-        return pairwise_marginals(path, &samples, &test.x, &data.x_names);
-    }
-    let rows = |t: &Tensor| -> Vec<Vec<f32>> {
-        let w = t.dims()[1];
-        (0..t.dims()[0])
-            .map(|i| t.data()[i * w..(i + 1) * w].to_vec())
-            .collect()
-    };
-    let fs = rows(&test.f);
-    let all_f = rows(&Tensor::concat(&[&data.train.f, &data.valid.f, &test.f], 0)?);
-    let all_x = rows(&Tensor::concat(&[&data.train.x, &data.valid.x, &test.x], 0)?);
-    let m = all_f.len();
-    let keep = (m / 20).max(50).min(m);
-    let std = data.f_norm.std().to_vec();
-    let mut order: Vec<usize> = (0..n).collect();
-    if c > 0 {
-        order.sort_by(|&a, &b| fs[a][0].total_cmp(&fs[b][0]));
-    }
-    let picks: Vec<usize> = if c == 0 {
-        vec![0]
-    } else {
-        [0.1, 0.5, 0.9]
-            .iter()
-            .map(|q| order[((n - 1) as f64 * q).round() as usize])
-            .collect()
-    };
-    let mut owned = Vec::new();
-    for (k, &i) in picks.iter().enumerate() {
-        let f = &fs[i];
-        let dist = |j: usize| -> f32 {
-            all_f[j]
-                .iter()
-                .zip(f)
-                .zip(&std)
-                .map(|((a, b), s)| ((a - b) / s).powi(2))
-                .sum()
-        };
-        let mut near: Vec<usize> = (0..m).collect();
-        near.sort_by(|&a, &b| dist(a).total_cmp(&dist(b)));
-        near.truncate(keep);
-        let shown: Vec<(f32, f32)> = near.iter().map(|&j| (all_x[j][0], all_x[j][1])).collect();
-        let s = model.sample_at_features(f, 1_000, derive_seed(seed, &format!("panel {k}")))?;
-        let pts: Vec<(f32, f32)> = s.data().chunks_exact(2).map(|r| (r[0], r[1])).collect();
-        let title = if c == 0 {
-            "model samples beside the test rows".to_string()
-        } else {
-            let named: Vec<String> = data
-                .f_names
-                .iter()
-                .zip(f)
-                .map(|(name, v)| format!("{name} = {}", crate::plot::format_tick(*v as f64)))
-                .collect();
-            named.join(", ")
-        };
-        owned.push((title, pts, shown));
-    }
-    let panels: Vec<SamplePanel> = owned
-        .iter()
-        .map(|(title, model, data)| SamplePanel {
-            title: title.clone(),
-            model,
-            data,
-        })
-        .collect();
-    samples_beside_data(path, &panels, &data.x_names[0], &data.x_names[1])
 }

@@ -72,10 +72,18 @@ pub fn load(cfg: &CdeConfig) -> Result<CdeData> {
     let (xc, fc) = (&cfg.x_cols.0, &cfg.f_cols.0);
     let all = read_split(path, xc, fc)?;
     let n = all.len();
-    let vf = if cfg.valid_data.is_some() { 0.0 } else { cfg.valid_fraction };
-    let tf = if cfg.test_data.is_some() { 0.0 } else { cfg.test_fraction };
-    let (tr, va, te) = split_indices(n, vf, tf, derive_seed(cfg.seed, "data"))
-        .map_err(|e| Error::Format {
+    let vf = if cfg.valid_data.is_some() {
+        0.0
+    } else {
+        cfg.valid_fraction
+    };
+    let tf = if cfg.test_data.is_some() {
+        0.0
+    } else {
+        cfg.test_fraction
+    };
+    let (tr, va, te) =
+        split_indices(n, vf, tf, derive_seed(cfg.seed, "data")).map_err(|e| Error::Format {
             path: path.clone(),
             problem: format!("cannot split {n} rows: {e}"),
         })?;
@@ -89,7 +97,11 @@ pub fn load(cfg: &CdeConfig) -> Result<CdeData> {
         None => take(&all, &te)?,
     };
     for (what, s, p) in [
-        ("validation", &valid, cfg.valid_data.as_ref().unwrap_or(path)),
+        (
+            "validation",
+            &valid,
+            cfg.valid_data.as_ref().unwrap_or(path),
+        ),
         ("test", &test, cfg.test_data.as_ref().unwrap_or(path)),
     ] {
         if s.is_empty() {

@@ -216,7 +216,12 @@ pub fn curve(run: &RunDir) -> Result<Vec<(f64, f64)>> {
         .iter()
         .filter_map(|r| {
             let v = r.metrics.get("valid_nll").copied().flatten()?;
-            let t = r.metrics.get("train_loss").copied().flatten().unwrap_or(f64::NAN);
+            let t = r
+                .metrics
+                .get("train_loss")
+                .copied()
+                .flatten()
+                .unwrap_or(f64::NAN);
             Some((t, v))
         })
         .collect())
@@ -288,8 +293,12 @@ pub fn train_on(
         steps_per_epoch: spe,
         order: None,
     };
-    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
-    reporter.report(Event::Phase("evaluating the best checkpoint on the test split".into()));
+    let fit = fit(
+        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    )?;
+    reporter.report(Event::Phase(
+        "evaluating the best checkpoint on the test split".into(),
+    ));
     let best = model::load(run.best())?;
     let mut eval = evaluate_split(cfg, &best.model, &data.test)?;
     record_state(&mut eval, &best.checkpoint, cfg, data.train.len())?;
@@ -304,7 +313,11 @@ pub fn train_on(
             super::plots::samples(&run.file("samples.png"), cfg, &best.model)?;
             super::plots::densities(&run.file("density.png"), cfg, &best.model)?;
         } else {
-            let name = if d == 2 { "samples.png" } else { "marginals.png" };
+            let name = if d == 2 {
+                "samples.png"
+            } else {
+                "marginals.png"
+            };
             let seed = derive_seed(cfg.seed, "plot");
             super::plots::user_samples(&run.file(name), data, &best.model, seed)?;
         }

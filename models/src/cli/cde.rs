@@ -17,7 +17,7 @@ pub enum CdeAction {
     /// Train a MAF or an MDN on a built-in data set or your CSV; writes the
     /// configuration, metrics, checkpoints, the evaluation and plots into
     /// the run folder.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Print the test NLL of a checkpoint (and the true NLL where known), or
     /// the mean NLL of the rows of --data.
     Eval(EvalArgs),
@@ -87,7 +87,7 @@ pub struct SampleArgs {
 /// Runs a `cde` command; `m` are its parsed arguments.
 pub fn run(action: CdeAction, m: &ArgMatches, out: &mut Output) -> Result<()> {
     match action {
-        CdeAction::Train(a) => train_cmd(a, m, out),
+        CdeAction::Train(a) => train_cmd(*a, m, out),
         CdeAction::Eval(a) => eval_cmd(a, out),
         CdeAction::Score(a) => score_cmd(a, out),
         CdeAction::Sample(a) => sample_cmd(a, out),
@@ -214,7 +214,12 @@ fn score_cmd(a: ScoreArgs, out: &mut Output) -> Result<()> {
     for v in &lp {
         let _ = writeln!(csv, "{v}");
     }
-    write_csv(a.out.as_ref(), &csv, &format!("{} log-densities", lp.len()), out)
+    write_csv(
+        a.out.as_ref(),
+        &csv,
+        &format!("{} log-densities", lp.len()),
+        out,
+    )
 }
 
 fn sample_cmd(a: SampleArgs, out: &mut Output) -> Result<()> {

@@ -2,11 +2,11 @@
 //! `ferrograd maml tasks train|eval` (your own tasks, one CSV file each).
 
 use super::output::Output;
+use super::prepare;
 use super::progress::Terminal;
 use crate::maml::classification::{self, ClassifyConfig};
 use crate::maml::sinusoid::{self, SinusoidConfig};
 use crate::maml::user_tasks::{self, UserTasksConfig};
-use super::prepare;
 use crate::run::RunArgs;
 use clap::{ArgMatches, Args, Subcommand};
 use ferrograd_nn::{Error, Result};
@@ -23,7 +23,7 @@ pub enum Benchmark {
     },
     /// N-way K-shot classification of synthetic Gaussian clusters: MAML
     /// against training from scratch on the support set.
-    Classify(ClassifyArgs),
+    Classify(Box<ClassifyArgs>),
     /// Regression on your own tasks: a folder of CSV files, one task each.
     Tasks {
         /// What to do.
@@ -37,7 +37,7 @@ pub enum Benchmark {
 pub enum SinusoidAction {
     /// Meta-train (or pretrain) and evaluate; writes the configuration,
     /// metrics, checkpoints, the evaluation and plots into the run folder.
-    Train(SinusoidTrainArgs),
+    Train(Box<SinusoidTrainArgs>),
     /// Evaluate a checkpoint on the 600 held-out tasks.
     Eval(EvalArgs),
 }
@@ -47,7 +47,7 @@ pub enum SinusoidAction {
 pub enum TasksAction {
     /// Meta-train on the training tasks of a folder and evaluate on its
     /// held-out tasks.
-    Train(TasksTrainArgs),
+    Train(Box<TasksTrainArgs>),
     /// Evaluate a checkpoint on the held-out tasks of its folder (or of
     /// --tasks).
     Eval(TasksEvalArgs),
@@ -108,14 +108,14 @@ pub fn run(b: Benchmark, m: &ArgMatches, out: &mut Output) -> Result<()> {
     match b {
         Benchmark::Sinusoid {
             action: SinusoidAction::Train(a),
-        } => train(a, m, out),
+        } => train(*a, m, out),
         Benchmark::Sinusoid {
             action: SinusoidAction::Eval(a),
         } => eval(a, out),
-        Benchmark::Classify(a) => classify(a, m, out),
+        Benchmark::Classify(a) => classify(*a, m, out),
         Benchmark::Tasks {
             action: TasksAction::Train(a),
-        } => tasks_train(a, m, out),
+        } => tasks_train(*a, m, out),
         Benchmark::Tasks {
             action: TasksAction::Eval(a),
         } => tasks_eval(a, out),
@@ -208,7 +208,10 @@ fn classify(a: ClassifyArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         "{}-way {}-shot accuracy on {} new tasks (mean ± 95% CI):",
         cfg.ways, cfg.shots, r.tasks
     ))?;
-    out.line(format!("  MAML, {} steps:          {}", cfg.inner_steps, r.maml))?;
+    out.line(format!(
+        "  MAML, {} steps:          {}",
+        cfg.inner_steps, r.maml
+    ))?;
     out.line(format!(
         "  from scratch, {} steps:  {}",
         cfg.inner_steps, r.scratch_same_steps

@@ -80,10 +80,7 @@ where
     }
     let cfg: C = resolve(m, run.config.as_deref(), run.test.then_some(test))?;
     validate(&cfg)?;
-    let dir = run
-        .out
-        .clone()
-        .unwrap_or_else(|| default_out(&cfg));
+    let dir = run.out.clone().unwrap_or_else(|| default_out(&cfg));
     let mode = if run.overwrite {
         OpenMode::Overwrite
     } else {

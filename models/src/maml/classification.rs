@@ -5,12 +5,12 @@
 use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
 use super::stats::MeanCi;
 use super::tasks::{GaussianClusters, TaskDistribution};
-use ferrograd_autograd::Var;
 use crate::run::config::List;
 use crate::run::{
     family_checkpoint, fit, Event, Goal, LoopSettings, Monitor, Reporter, RunDir, TrainTask,
     META_FAMILY,
 };
+use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
@@ -154,16 +154,28 @@ impl ClassifyConfig {
             }
         }
         if !(self.spread.is_finite() && self.spread > 0.0) {
-            return bad("spread", format!("must be positive and finite, got {}", self.spread));
+            return bad(
+                "spread",
+                format!("must be positive and finite, got {}", self.spread),
+            );
         }
         if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad("inner_lr", format!("must be positive and finite, got {}", self.inner_lr));
+            return bad(
+                "inner_lr",
+                format!("must be positive and finite, got {}", self.inner_lr),
+            );
         }
         if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad("meta_lr", format!("must be positive and finite, got {}", self.meta_lr));
+            return bad(
+                "meta_lr",
+                format!("must be positive and finite, got {}", self.meta_lr),
+            );
         }
         if self.hidden.0.contains(&0) {
-            return bad("hidden", format!("widths must be positive, got {}", self.hidden));
+            return bad(
+                "hidden",
+                format!("widths must be positive, got {}", self.hidden),
+            );
         }
         if self.max_nonfinite == 0 {
             return bad("max_nonfinite", "must be at least 1".into());
@@ -267,7 +279,8 @@ impl TrainTask for ClassifyTrain<'_> {
     fn loss(&mut self, step: u64) -> Result<Var> {
         let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
         let mut rng = StdRng::seed_from_u64(seed);
-        self.m.meta_loss(&tasks(self.cfg, self.cfg.meta_batch, &mut rng))
+        self.m
+            .meta_loss(&tasks(self.cfg, self.cfg.meta_batch, &mut rng))
     }
 
     fn validate(&mut self) -> Result<Vec<(String, f64)>> {
@@ -329,7 +342,9 @@ pub fn run(
         ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
     };
     let mut task = ClassifyTrain { m: &m, cfg, valid };
-    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
+    let fit = fit(
+        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    )?;
     reporter.report(Event::Phase(format!(
         "comparing with training from scratch on {} new tasks",
         cfg.eval_tasks
@@ -370,7 +385,13 @@ mod tests {
         };
         let dir = std::env::temp_dir().join(format!("ferrograd-classify-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let r = run(&cfg, &RunDir::open(&dir, OpenMode::Fresh).unwrap(), false, &mut Silent).unwrap();
+        let r = run(
+            &cfg,
+            &RunDir::open(&dir, OpenMode::Fresh).unwrap(),
+            false,
+            &mut Silent,
+        )
+        .unwrap();
         assert!(r.maml.mean > 1.0 / cfg.ways as f64, "{:?}", r);
         for f in [
             "config.json",
@@ -384,13 +405,21 @@ mod tests {
         let log = ferrograd_nn::train::read_metrics(dir.join("metrics.jsonl")).unwrap();
         assert_eq!(log.len(), 4);
         assert!(log.iter().all(|r| r.metrics["train_loss"].is_some()));
-        assert_eq!(log.iter().filter(|r| r.metrics.contains_key("valid_accuracy")).count(), 2);
+        assert_eq!(
+            log.iter()
+                .filter(|r| r.metrics.contains_key("valid_accuracy"))
+                .count(),
+            2
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn one_way_tasks_are_refused() {
-        let e = ClassifyConfig { ways: 1, ..d() }.validate().unwrap_err().to_string();
+        let e = ClassifyConfig { ways: 1, ..d() }
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--ways") && e.contains("at least 2"), "{e}");
     }
 }

@@ -6,12 +6,12 @@ use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
 use super::stats::MeanCi;
 use super::tasks::{SineTask, Sinusoid, TaskDistribution};
 use crate::plot::{chart, Series};
-use ferrograd_autograd::Var;
 use crate::run::config::List;
 use crate::run::{
     family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
     TrainTask, META_FAMILY,
 };
+use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
@@ -170,13 +170,22 @@ impl SinusoidConfig {
             }
         }
         if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad("inner_lr", format!("must be positive and finite, got {}", self.inner_lr));
+            return bad(
+                "inner_lr",
+                format!("must be positive and finite, got {}", self.inner_lr),
+            );
         }
         if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad("meta_lr", format!("must be positive and finite, got {}", self.meta_lr));
+            return bad(
+                "meta_lr",
+                format!("must be positive and finite, got {}", self.meta_lr),
+            );
         }
         if self.hidden.0.contains(&0) {
-            return bad("hidden", format!("widths must be positive, got {}", self.hidden));
+            return bad(
+                "hidden",
+                format!("widths must be positive, got {}", self.hidden),
+            );
         }
         if self.max_nonfinite == 0 {
             return bad("max_nonfinite", "must be at least 1".into());
@@ -300,7 +309,10 @@ impl TrainTask for SineTrain<'_> {
 
     fn validate(&mut self) -> Result<Vec<(String, f64)>> {
         let per_step = self.m.evaluate(&self.valid, self.cfg.inner_steps)?;
-        let last = per_step.last().map(|v| MeanCi::of(v).mean).unwrap_or(f64::NAN);
+        let last = per_step
+            .last()
+            .map(|v| MeanCi::of(v).mean)
+            .unwrap_or(f64::NAN);
         Ok(vec![("valid_mse".into(), last)])
     }
 
@@ -345,7 +357,12 @@ pub fn train(
         },
     )?;
     let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "validation tasks"));
-    let valid = batches(sample_tasks(cfg.valid_tasks, cfg.shots, cfg.eval_points, &mut rng));
+    let valid = batches(sample_tasks(
+        cfg.valid_tasks,
+        cfg.shots,
+        cfg.eval_points,
+        &mut rng,
+    ));
     let settings = LoopSettings {
         valid_every: cfg.valid_every as u64,
         monitor: Some(Monitor {
@@ -357,7 +374,9 @@ pub fn train(
         ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
     };
     let mut task = SineTrain { m: &m, cfg, valid };
-    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
+    let fit = fit(
+        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    )?;
     reporter.report(Event::Phase(format!(
         "evaluating the best checkpoint on {} held-out tasks",
         cfg.eval_tasks
@@ -369,7 +388,12 @@ pub fn train(
         reporter.report(Event::Phase("drawing plots".into()));
         let curve: Vec<(f32, f32)> = read_metrics(run.metrics())?
             .iter()
-            .filter_map(|r| Some((r.step as f32, r.metrics.get("train_loss").copied().flatten()? as f32)))
+            .filter_map(|r| {
+                Some((
+                    r.step as f32,
+                    r.metrics.get("train_loss").copied().flatten()? as f32,
+                ))
+            })
             .collect();
         let label = format!("{}, K = {}", cfg.method, cfg.shots);
         chart(
@@ -541,7 +565,9 @@ mod tests {
             assert!(r.mse.iter().all(|s| s.mean.is_finite()));
             let log = read_metrics(run.metrics()).unwrap();
             assert_eq!(log.len(), 3);
-            assert!(log.iter().all(|r| r.metrics["train_loss"].is_some() && r.metrics["valid_mse"].is_some()));
+            assert!(log
+                .iter()
+                .all(|r| r.metrics["train_loss"].is_some() && r.metrics["valid_mse"].is_some()));
             assert!(run.eval().is_file());
             std::fs::remove_dir_all(&out).unwrap();
         }
@@ -549,13 +575,36 @@ mod tests {
 
     #[test]
     fn resuming_repeats_an_uninterrupted_run_bit_for_bit() {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
         pool.install(|| {
-            let long = SinusoidConfig { iterations: 40, ..tiny(Method::Maml) };
-            let short = SinusoidConfig { iterations: 20, ..long.clone() };
+            let long = SinusoidConfig {
+                iterations: 40,
+                ..tiny(Method::Maml)
+            };
+            let short = SinusoidConfig {
+                iterations: 20,
+                ..long.clone()
+            };
             let (a, b) = (tmp("straight"), tmp("resumed"));
-            train(&long, &RunDir::open(&a, OpenMode::Fresh).unwrap(), false, true, &mut Silent).unwrap();
-            train(&short, &RunDir::open(&b, OpenMode::Fresh).unwrap(), false, true, &mut Silent).unwrap();
+            train(
+                &long,
+                &RunDir::open(&a, OpenMode::Fresh).unwrap(),
+                false,
+                true,
+                &mut Silent,
+            )
+            .unwrap();
+            train(
+                &short,
+                &RunDir::open(&b, OpenMode::Fresh).unwrap(),
+                false,
+                true,
+                &mut Silent,
+            )
+            .unwrap();
             let run_b = RunDir::open(&b, OpenMode::Resume).unwrap();
             let s = train(&long, &run_b, true, true, &mut Silent).unwrap();
             assert_eq!(s.fit.steps_this_run, 20);
@@ -563,7 +612,9 @@ mod tests {
             let tb = Checkpoint::load(b.join("checkpoints/last.safetensors")).unwrap();
             assert_eq!(ta.tensors.len(), tb.tensors.len());
             for (name, t) in &ta.tensors {
-                let bits = |t: &ferrograd_tensor::Tensor| t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let bits = |t: &ferrograd_tensor::Tensor| {
+                    t.data().iter().map(|v| v.to_bits()).collect::<Vec<_>>()
+                };
                 assert_eq!(bits(t), bits(&tb.tensors[name]), "{name}");
             }
             std::fs::remove_dir_all(&a).unwrap();
@@ -574,12 +625,42 @@ mod tests {
     #[test]
     fn nonsense_settings_are_refused_by_name() {
         let cases: Vec<(SinusoidConfig, &str)> = vec![
-            (SinusoidConfig { iterations: 0, ..d() }, "--iterations"),
-            (SinusoidConfig { inner_lr: -1.0, ..d() }, "--inner-lr"),
-            (SinusoidConfig { meta_lr: 0.0, ..d() }, "--meta-lr"),
-            (SinusoidConfig { meta_batch: 0, ..d() }, "--meta-batch"),
+            (
+                SinusoidConfig {
+                    iterations: 0,
+                    ..d()
+                },
+                "--iterations",
+            ),
+            (
+                SinusoidConfig {
+                    inner_lr: -1.0,
+                    ..d()
+                },
+                "--inner-lr",
+            ),
+            (
+                SinusoidConfig {
+                    meta_lr: 0.0,
+                    ..d()
+                },
+                "--meta-lr",
+            ),
+            (
+                SinusoidConfig {
+                    meta_batch: 0,
+                    ..d()
+                },
+                "--meta-batch",
+            ),
             (SinusoidConfig { shots: 0, ..d() }, "--shots"),
-            (SinusoidConfig { hidden: List(vec![0]), ..d() }, "--hidden"),
+            (
+                SinusoidConfig {
+                    hidden: List(vec![0]),
+                    ..d()
+                },
+                "--hidden",
+            ),
         ];
         for (cfg, flag) in cases {
             let e = cfg.validate().unwrap_err().to_string();

@@ -144,7 +144,10 @@ impl UserTasksConfig {
             )))
         };
         if self.tasks.is_none() {
-            return bad("tasks", "DIR is required: a folder of CSV files, one task each".into());
+            return bad(
+                "tasks",
+                "DIR is required: a folder of CSV files, one task each".into(),
+            );
         }
         if self.x_cols.0.is_empty() {
             return bad("x_cols", "must name at least one input column".into());
@@ -166,13 +169,22 @@ impl UserTasksConfig {
             }
         }
         if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad("inner_lr", format!("must be positive and finite, got {}", self.inner_lr));
+            return bad(
+                "inner_lr",
+                format!("must be positive and finite, got {}", self.inner_lr),
+            );
         }
         if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad("meta_lr", format!("must be positive and finite, got {}", self.meta_lr));
+            return bad(
+                "meta_lr",
+                format!("must be positive and finite, got {}", self.meta_lr),
+            );
         }
         if self.hidden.0.contains(&0) {
-            return bad("hidden", format!("widths must be positive, got {}", self.hidden));
+            return bad(
+                "hidden",
+                format!("widths must be positive, got {}", self.hidden),
+            );
         }
         for (name, v) in [
             ("valid_fraction", self.valid_fraction),
@@ -268,10 +280,17 @@ fn query_count(cfg: &UserTasksConfig, tasks: &[UserTask]) -> usize {
     cfg.queries.min(smallest.saturating_sub(cfg.shots)).max(1)
 }
 
-fn fixed_batches(cfg: &UserTasksConfig, tasks: &[UserTask], stream: &str) -> Result<Vec<TaskBatch>> {
+fn fixed_batches(
+    cfg: &UserTasksConfig,
+    tasks: &[UserTask],
+    stream: &str,
+) -> Result<Vec<TaskBatch>> {
     let q = query_count(cfg, tasks);
     let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, stream));
-    tasks.iter().map(|t| t.sample(cfg.shots, q, &mut rng)).collect()
+    tasks
+        .iter()
+        .map(|t| t.sample(cfg.shots, q, &mut rng))
+        .collect()
 }
 
 fn learner(cfg: &UserTasksConfig, seed: u64) -> Result<Maml<Mlp>> {
@@ -284,7 +303,11 @@ fn learner(cfg: &UserTasksConfig, seed: u64) -> Result<Maml<Mlp>> {
         first_order: cfg.first_order,
         loss: TaskLoss::Mse,
     };
-    Ok(Maml::new(Mlp::new(&sizes, Activation::Relu, seed)?, config, false))
+    Ok(Maml::new(
+        Mlp::new(&sizes, Activation::Relu, seed)?,
+        config,
+        false,
+    ))
 }
 
 struct UserTrain<'a> {
@@ -314,7 +337,10 @@ impl TrainTask for UserTrain<'_> {
 
     fn validate(&mut self) -> Result<Vec<(String, f64)>> {
         let per_step = self.m.evaluate(&self.valid, self.cfg.inner_steps)?;
-        let last = per_step.last().map(|v| MeanCi::of(v).mean).unwrap_or(f64::NAN);
+        let last = per_step
+            .last()
+            .map(|v| MeanCi::of(v).mean)
+            .unwrap_or(f64::NAN);
         Ok(vec![("valid_mse".into(), last)])
     }
 
@@ -439,7 +465,9 @@ pub fn train(
         split: &split,
         valid,
     };
-    let fit = fit(&mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter)?;
+    let fit = fit(
+        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    )?;
     reporter.report(Event::Phase(format!(
         "evaluating on {} held-out tasks",
         split.test.len()
@@ -458,7 +486,8 @@ mod tests {
 
     /// Writes `n` sine tasks y = A·sin(x − φ) + 3 (x in [−5, 5]) as CSV.
     fn sine_folder(name: &str, n: usize) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("ferrograd-usertasks-{name}-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("ferrograd-usertasks-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
         let mut rng = StdRng::seed_from_u64(5);
@@ -509,12 +538,22 @@ mod tests {
             ..UserTasksConfig::default()
         };
         let run = RunDir::open(folder.join("run"), OpenMode::Fresh).unwrap();
-        let e = train(&cfg, &run, false, &mut Silent).unwrap_err().to_string();
-        assert!(e.contains("task files") && e.contains(&folder.display().to_string()), "{e}");
+        let e = train(&cfg, &run, false, &mut Silent)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("task files") && e.contains(&folder.display().to_string()),
+            "{e}"
+        );
         let cfg = UserTasksConfig { shots: 30, ..cfg };
-        let e = train(&cfg, &run, false, &mut Silent).unwrap_err().to_string();
+        let e = train(&cfg, &run, false, &mut Silent)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("task00.csv") && e.contains("60"), "{e}");
-        let e = UserTasksConfig::default().validate().unwrap_err().to_string();
+        let e = UserTasksConfig::default()
+            .validate()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("--tasks"), "{e}");
         std::fs::remove_dir_all(&folder).unwrap();
     }

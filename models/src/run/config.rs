@@ -96,11 +96,7 @@ pub fn read_yaml(path: &Path) -> Result<Map<String, Value>> {
 /// The configuration of a run (see the module docs): `matches` are the
 /// parsed arguments of the family's command (the config's fields among
 /// them), `test` the family's preset for `--test`.
-pub fn resolve<C>(
-    matches: &ArgMatches,
-    yaml: Option<&Path>,
-    test: Option<fn(&mut C)>,
-) -> Result<C>
+pub fn resolve<C>(matches: &ArgMatches, yaml: Option<&Path>, test: Option<fn(&mut C)>) -> Result<C>
 where
     C: FromArgMatches + Serialize + DeserializeOwned + Default,
 {
@@ -147,7 +143,8 @@ pub fn resume_config<C>(matches: &ArgMatches, saved: &C, may_change: &[&str]) ->
 where
     C: FromArgMatches + Serialize + DeserializeOwned,
 {
-    let typed = to_object(&C::from_arg_matches(matches).map_err(|e| Error::Config(e.to_string()))?)?;
+    let typed =
+        to_object(&C::from_arg_matches(matches).map_err(|e| Error::Config(e.to_string()))?)?;
     let mut merged = to_object(saved)?;
     for id in given_on_command_line(matches) {
         let Some(given) = typed.get(&id) else {
@@ -288,7 +285,10 @@ mod tests {
         assert_eq!((d.steps, d.lr), (70, 0.5));
         let file = yaml("lr: 0.25\nhidden: [8, 4]\n");
         let d: Demo = resolve(&matches(&["--lr", "-0.001"]), Some(&file), Some(preset)).unwrap();
-        assert_eq!((d.steps, d.lr, d.hidden.0.clone()), (10, -0.001, vec![8, 4]));
+        assert_eq!(
+            (d.steps, d.lr, d.hidden.0.clone()),
+            (10, -0.001, vec![8, 4])
+        );
         std::fs::remove_file(file).unwrap();
     }
 
@@ -327,7 +327,10 @@ mod tests {
         let e = resume_config(&matches(&["--lr", "0.1"]), &saved, &["steps"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("--lr cannot change") && e.contains("--steps"), "{e}");
+        assert!(
+            e.contains("--lr cannot change") && e.contains("--steps"),
+            "{e}"
+        );
     }
 
     #[test]

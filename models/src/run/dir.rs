@@ -187,7 +187,10 @@ impl RunDir {
                 .map(|name| self.root.join(name))
                 .filter(|p| p.is_file()),
         );
-        for (dir, ext) in [(self.checkpoint_dir(), "safetensors"), (self.root.clone(), "png")] {
+        for (dir, ext) in [
+            (self.checkpoint_dir(), "safetensors"),
+            (self.root.clone(), "png"),
+        ] {
             if let Ok(entries) = std::fs::read_dir(&dir) {
                 for e in entries.flatten() {
                     let p = e.path();
@@ -217,7 +220,8 @@ mod tests {
     use super::*;
 
     fn tmp(name: &str) -> PathBuf {
-        let p = std::env::temp_dir().join(format!("ferrograd-rundir-{name}-{}", std::process::id()));
+        let p =
+            std::env::temp_dir().join(format!("ferrograd-rundir-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&p);
         p
     }
@@ -233,7 +237,9 @@ mod tests {
         std::fs::write(run.best(), b"x").unwrap();
         std::fs::write(run.file("nll.png"), b"x").unwrap();
         std::fs::write(run.file("notes.txt"), b"mine").unwrap();
-        let e = RunDir::open(&root, OpenMode::Fresh).unwrap_err().to_string();
+        let e = RunDir::open(&root, OpenMode::Fresh)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("already holds a run")
                 && e.contains("config.json")
@@ -243,8 +249,13 @@ mod tests {
             "{e}"
         );
         // Resume needs the last checkpoint.
-        let e = RunDir::open(&root, OpenMode::Resume).unwrap_err().to_string();
-        assert!(e.contains("nothing to resume") && e.contains("last.safetensors"), "{e}");
+        let e = RunDir::open(&root, OpenMode::Resume)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("nothing to resume") && e.contains("last.safetensors"),
+            "{e}"
+        );
         std::fs::write(run.last(), b"x").unwrap();
         RunDir::open(&root, OpenMode::Resume).unwrap();
         // Overwrite deletes the run's files and keeps the user's.
@@ -263,7 +274,9 @@ mod tests {
         std::fs::write(root.join("checkpoint.safetensors"), b"x").unwrap();
         assert!(RunDir::open(&root, OpenMode::Fresh).is_err());
         let file = root.join("checkpoint.safetensors");
-        let e = RunDir::open(&file, OpenMode::Fresh).unwrap_err().to_string();
+        let e = RunDir::open(&file, OpenMode::Fresh)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a folder"), "{e}");
         std::fs::remove_dir_all(&root).unwrap();
     }

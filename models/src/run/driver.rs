@@ -268,8 +268,11 @@ fn restore(
             .map_err(|e| bad(format!("scheduler state: {e}")))?;
         opt.set_lr(s.scheduler.lr());
     }
-    ckpt.json(META_RUN_STATE)?
-        .ok_or_else(|| bad(format!("metadata '{META_RUN_STATE}' is missing: cannot resume")))
+    ckpt.json(META_RUN_STATE)?.ok_or_else(|| {
+        bad(format!(
+            "metadata '{META_RUN_STATE}' is missing: cannot resume"
+        ))
+    })
 }
 
 /// Rewrites the metrics log keeping only records up to `step` (a resumed
@@ -287,7 +290,11 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
         .take_while(|r| r.step <= step)
         .count();
     let mut kept = String::new();
-    for line in text.lines().filter(|l| !l.trim().is_empty()).take(keep_lines) {
+    for line in text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .take(keep_lines)
+    {
         kept.push_str(line);
         kept.push('\n');
     }
@@ -295,7 +302,7 @@ fn truncate_metrics(path: &Path, step: u64) -> Result<()> {
 }
 
 fn due(step: u64, every: u64, total: u64) -> bool {
-    every > 0 && (step % every == 0 || step == total)
+    every > 0 && (step.is_multiple_of(every) || step == total)
 }
 
 /// Trains `task` with `opt` (and `sched`) into `run` (see the module docs);
@@ -332,7 +339,11 @@ pub fn fit(
     });
     let clock = Instant::now();
     let base_seconds = state.train_seconds;
-    let save = |state: &mut RunState, path: &Path, task: &dyn TrainTask, opt: &dyn Optimizer, sched: Option<&Schedule>| {
+    let save = |state: &mut RunState,
+                path: &Path,
+                task: &dyn TrainTask,
+                opt: &dyn Optimizer,
+                sched: Option<&Schedule>| {
         state.train_seconds = base_seconds + clock.elapsed().as_secs_f64();
         checkpoint(task, opt, sched, state, seed)?.save(path)
     };
@@ -381,7 +392,10 @@ pub fn fit(
                 )));
             }
         }
-        if let Some(s) = sched.as_mut().filter(|s| s.timing == SchedulerTiming::EveryStep) {
+        if let Some(s) = sched
+            .as_mut()
+            .filter(|s| s.timing == SchedulerTiming::EveryStep)
+        {
             let lr = s.scheduler.step(None)?;
             opt.set_lr(lr);
         }
@@ -442,7 +456,10 @@ pub fn fit(
                     let lr = s.scheduler.step(Some(v))?;
                     opt.set_lr(lr);
                 }
-                if settings.patience.is_some_and(|p| state.stale_validations >= p) {
+                if settings
+                    .patience
+                    .is_some_and(|p| state.stale_validations >= p)
+                {
                     state.stopped_early = true;
                     reporter.report(Event::Warning(format!(
                         "early stopping at step {step}: {} has not improved for {} validations \
@@ -495,4 +512,299 @@ pub fn fit(
         steps_this_run: state.step - start_step,
         state,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{Collect, OpenMode};
+    use ferrograd_nn::optim::{Sgd, SgdConfig};
+    use ferrograd_nn::schedule::{PlateauConfig, ReduceLrOnPlateau, StepLr};
+    use ferrograd_nn::{Linear, Param};
+    use ferrograd_tensor::Tensor;
+
+    /// Fits w·x to 2x; the loss of step `s` is NaN where `poison(s)`, and
+    /// the validation metrics are scripted.
+    struct Toy {
+        layer: Linear,
+        poison: fn(u64) -> bool,
+        valid: Vec<f64>,
+        validations: usize,
+    }
+
+    impl TrainTask for Toy {
+        fn module(&self) -> &dyn Module {
+            &self.layer
+        }
+
+        fn loss(&mut self, step: u64) -> Result<Var> {
+            let x = Var::constant(Tensor::from_vec(vec![1.0, 2.0], &[2, 1])?);
+            let y = Var::constant(Tensor::from_vec(vec![2.0, 4.0], &[2, 1])?);
+            let loss = ferrograd_nn::Forward::forward(&self.layer, &x)?.mse(&y)?;
+            Ok(if (self.poison)(step) {
+                loss.mul_scalar(f32::NAN)
+            } else {
+                loss
+            })
+        }
+
+        fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+            let v = self.valid.get(self.validations).copied().unwrap_or(1.0);
+            self.validations += 1;
+            Ok(vec![("score".into(), v)])
+        }
+
+        fn metadata(&self) -> Result<BTreeMap<String, String>> {
+            Ok(BTreeMap::new())
+        }
+    }
+
+    fn toy(poison: fn(u64) -> bool, valid: Vec<f64>) -> (Toy, Sgd) {
+        let layer = Linear::new(1, 1, 3);
+        let params: Vec<Param> = layer.params();
+        let opt = Sgd::new(
+            params,
+            SgdConfig {
+                lr: 0.05,
+                ..SgdConfig::default()
+            },
+        )
+        .unwrap();
+        (
+            Toy {
+                layer,
+                poison,
+                valid,
+                validations: 0,
+            },
+            opt,
+        )
+    }
+
+    fn run_dir(name: &str) -> RunDir {
+        let p =
+            std::env::temp_dir().join(format!("ferrograd-driver-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        RunDir::open(p, OpenMode::Fresh).unwrap()
+    }
+
+    fn monitored(total: u64, goal: Goal) -> LoopSettings {
+        LoopSettings {
+            valid_every: 2,
+            monitor: Some(Monitor {
+                metric: "score".into(),
+                goal,
+            }),
+            ..LoopSettings::steps(total, 2)
+        }
+    }
+
+    #[test]
+    fn non_finite_steps_are_skipped_counted_and_stop_the_run_when_in_a_row() {
+        let run = run_dir("nonfinite");
+        let (mut t, mut opt) = toy(|s| s == 3, vec![]);
+        let before = t.layer.weight.value().data()[0];
+        let mut events = Collect::default();
+        let s = fit(
+            &mut t,
+            &mut opt,
+            None,
+            &LoopSettings::steps(6, 2),
+            &run,
+            false,
+            1,
+            &mut events,
+        )
+        .unwrap();
+        assert_eq!(s.state.skipped_steps, 1);
+        assert_ne!(t.layer.weight.value().data()[0], before);
+        assert!(events
+            .0
+            .iter()
+            .any(|e| matches!(e, Event::Warning(w) if w.contains("step 4"))));
+        let log = read_metrics(run.metrics()).unwrap();
+        assert_eq!(log.iter().map(|r| r.step).collect::<Vec<_>>(), [2, 4, 6]);
+        assert_eq!(log[1].metrics["skipped_steps"], Some(1.0));
+        // A run whose every step is NaN stops after max_nonfinite in a row.
+        let run = run_dir("allnan");
+        let (mut t, mut opt) = toy(|_| true, vec![]);
+        let settings = LoopSettings {
+            max_nonfinite: 3,
+            ..LoopSettings::steps(10, 2)
+        };
+        let e = fit(
+            &mut t,
+            &mut opt,
+            None,
+            &settings,
+            &run,
+            false,
+            1,
+            &mut Collect::default(),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("step 3") && e.contains("3 steps in a row"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_best_checkpoint_follows_the_goal_and_patience_stops_early() {
+        let run = run_dir("best");
+        let (mut t, mut opt) = toy(|_| false, vec![0.5, 0.9, 0.7, 0.6, 0.8]);
+        let mut settings = monitored(20, Goal::Maximize);
+        settings.patience = Some(3);
+        let mut events = Collect::default();
+        let s = fit(
+            &mut t,
+            &mut opt,
+            None,
+            &settings,
+            &run,
+            false,
+            1,
+            &mut events,
+        )
+        .unwrap();
+        assert_eq!((s.state.best, s.state.best_step), (Some(0.9), Some(4)));
+        assert!(s.state.stopped_early && s.state.step == 10, "{:?}", s.state);
+        let best: RunState = Checkpoint::load(run.best())
+            .unwrap()
+            .json(META_RUN_STATE)
+            .unwrap()
+            .unwrap();
+        assert_eq!(best.step, 4);
+        assert!(events
+            .0
+            .iter()
+            .any(|e| matches!(e, Event::Warning(w) if w.contains("early stopping"))));
+        // Minimising picks the smallest instead.
+        let run = run_dir("min");
+        let (mut t, mut opt) = toy(|_| false, vec![0.5, 0.9, 0.3, 0.6]);
+        let s = fit(
+            &mut t,
+            &mut opt,
+            None,
+            &monitored(8, Goal::Minimize),
+            &run,
+            false,
+            1,
+            &mut Collect::default(),
+        )
+        .unwrap();
+        assert_eq!(s.state.best_step, Some(6));
+    }
+
+    #[test]
+    fn schedulers_step_per_step_or_per_validation_and_resume_with_their_state() {
+        let run = run_dir("sched");
+        let (mut t, mut opt) = toy(|_| false, vec![]);
+        let mut step_lr = StepLr::new(0.05, 2, 0.5).unwrap();
+        let sched = Schedule {
+            scheduler: &mut step_lr,
+            timing: SchedulerTiming::EveryStep,
+        };
+        fit(
+            &mut t,
+            &mut opt,
+            Some(sched),
+            &LoopSettings::steps(4, 1),
+            &run,
+            false,
+            1,
+            &mut Collect::default(),
+        )
+        .unwrap();
+        let lrs: Vec<f64> = read_metrics(run.metrics())
+            .unwrap()
+            .iter()
+            .map(|r| r.metrics["lr"].unwrap())
+            .collect();
+        assert_eq!(lrs, [0.05, 0.025, 0.025, 0.0125]);
+        // Resume to 6 steps: the scheduler continues from its saved state.
+        let mut step_lr = StepLr::new(0.05, 2, 0.5).unwrap();
+        let (mut t2, mut opt2) = toy(|_| false, vec![]);
+        let sched = Schedule {
+            scheduler: &mut step_lr,
+            timing: SchedulerTiming::EveryStep,
+        };
+        let s = fit(
+            &mut t2,
+            &mut opt2,
+            Some(sched),
+            &LoopSettings::steps(6, 1),
+            &run,
+            true,
+            1,
+            &mut Collect::default(),
+        )
+        .unwrap();
+        assert_eq!(s.steps_this_run, 2);
+        let lrs: Vec<f64> = read_metrics(run.metrics())
+            .unwrap()
+            .iter()
+            .map(|r| r.metrics["lr"].unwrap())
+            .collect();
+        assert_eq!(lrs, [0.05, 0.025, 0.025, 0.0125, 0.0125, 0.00625]);
+        // A plateau scheduler hears the monitored metric.
+        let run = run_dir("plateau");
+        let (mut t, mut opt) = toy(|_| false, vec![1.0, 1.0, 1.0, 1.0]);
+        let mut plateau = ReduceLrOnPlateau::new(
+            0.05,
+            PlateauConfig {
+                patience: 1,
+                ..PlateauConfig::default()
+            },
+        )
+        .unwrap();
+        let sched = Schedule {
+            scheduler: &mut plateau,
+            timing: SchedulerTiming::EveryValidation,
+        };
+        fit(
+            &mut t,
+            &mut opt,
+            Some(sched),
+            &monitored(8, Goal::Minimize),
+            &run,
+            false,
+            1,
+            &mut Collect::default(),
+        )
+        .unwrap();
+        assert!(opt.lr() < 0.05, "lr {}", opt.lr());
+    }
+
+    #[test]
+    fn bad_settings_are_refused() {
+        let run = run_dir("bad");
+        let (mut t, mut opt) = toy(|_| false, vec![]);
+        for (s, needle) in [
+            (LoopSettings::steps(0, 1), "no steps"),
+            (LoopSettings::steps(5, 0), "log_every"),
+            (
+                LoopSettings {
+                    patience: Some(2),
+                    ..LoopSettings::steps(5, 1)
+                },
+                "patience",
+            ),
+        ] {
+            let e = fit(
+                &mut t,
+                &mut opt,
+                None,
+                &s,
+                &run,
+                false,
+                1,
+                &mut Collect::default(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(e.contains(needle), "{e}");
+        }
+    }
 }

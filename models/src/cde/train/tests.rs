@@ -91,14 +91,22 @@ fn an_earlier_run_is_never_reported_as_this_one() {
     train(&cfg, &fresh(&out), false, true, &mut Silent).unwrap();
     let e = RunDir::open(&out, OpenMode::Fresh).unwrap_err().to_string();
     assert!(e.contains("already holds a run"), "{e}");
-    let wild = CdeConfig { lr: 1e6, ..cfg.clone() };
+    let wild = CdeConfig {
+        lr: 1e6,
+        ..cfg.clone()
+    };
     let run = RunDir::open(&out, OpenMode::Overwrite).unwrap();
-    let e = train(&wild, &run, false, true, &mut Silent).unwrap_err().to_string();
+    let e = train(&wild, &run, false, true, &mut Silent)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("never finite") || e.contains("in a row"),
         "the diverging run must fail: {e}"
     );
-    assert!(!run.eval().exists(), "no evaluation of an earlier run stays");
+    assert!(
+        !run.eval().exists(),
+        "no evaluation of an earlier run stays"
+    );
     if run.best().exists() {
         // A best checkpoint, if any, is this run's own (lr 1e6).
         assert_eq!(crate::cde::load(run.best()).unwrap().config.lr, 1e6);
@@ -119,15 +127,24 @@ fn model_tensors(path: &Path) -> BTreeMap<String, Vec<u32>> {
 
 #[test]
 fn a_resumed_run_ends_with_the_same_weights_bit_for_bit() {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
     pool.install(|| {
         for model in [ModelKind::Maf, ModelKind::Mdn] {
             let long = CdeConfig {
                 epochs: 4,
                 ..CdeConfig::new(model, Dataset::Banana).test_sized()
             };
-            let short = CdeConfig { epochs: 2, ..long.clone() };
-            let (a, b) = (tmp(&format!("straight-{model}")), tmp(&format!("resumed-{model}")));
+            let short = CdeConfig {
+                epochs: 2,
+                ..long.clone()
+            };
+            let (a, b) = (
+                tmp(&format!("straight-{model}")),
+                tmp(&format!("resumed-{model}")),
+            );
             train(&long, &fresh(&a), false, true, &mut Silent).unwrap();
             train(&short, &fresh(&b), false, true, &mut Silent).unwrap();
             let run_b = RunDir::open(&b, OpenMode::Resume).unwrap();
@@ -139,9 +156,15 @@ fn a_resumed_run_ends_with_the_same_weights_bit_for_bit() {
             );
             assert_eq!(ta.len(), tb.len());
             for (name, va) in &ta {
-                assert!(va == &tb[name], "{model}: tensor {name} differs after resuming");
+                assert!(
+                    va == &tb[name],
+                    "{model}: tensor {name} differs after resuming"
+                );
             }
-            let (ma, mb) = (read_metrics(a.join("metrics.jsonl")).unwrap(), read_metrics(b.join("metrics.jsonl")).unwrap());
+            let (ma, mb) = (
+                read_metrics(a.join("metrics.jsonl")).unwrap(),
+                read_metrics(b.join("metrics.jsonl")).unwrap(),
+            );
             assert_eq!(ma.len(), mb.len());
             for (ra, rb) in ma.iter().zip(&mb) {
                 assert_eq!(ra.step, rb.step);
@@ -178,10 +201,15 @@ fn edited_masks_and_normalisations_are_refused_by_name() {
     let m = Checkpoint::load(run.best()).unwrap().tensors[mask].clone();
     // Output row 0 (μ₁, degree 1) must not read any hidden unit of degree ≥ 1.
     let cols = m.dims()[1];
-    let forbidden = (0..cols).find(|&k| m.data()[k] == 0.0).expect("a closed entry");
+    let forbidden = (0..cols)
+        .find(|&k| m.data()[k] == 0.0)
+        .expect("a closed entry");
     edited(&run.best(), &bad, mask, forbidden, 1.0);
     let e = crate::cde::load(&bad).err().unwrap().to_string();
-    assert!(e.contains(mask) && e.contains("forbids") && e.contains("bad.safetensors"), "{e}");
+    assert!(
+        e.contains(mask) && e.contains("forbids") && e.contains("bad.safetensors"),
+        "{e}"
+    );
     edited(&run.best(), &bad, mask, 0, 0.5);
     let e = crate::cde::load(&bad).err().unwrap().to_string();
     assert!(e.contains(mask) && e.contains("0 or 1"), "{e}");
@@ -201,12 +229,16 @@ fn checkpoints_of_other_kinds_get_a_message_naming_what_they_are() {
         "/../tests/data/anchors/maf_step.safetensors"
     );
     let e = crate::cde::load(anchor).err().unwrap().to_string();
-    assert!(e.contains("maf_step") && e.contains("not a cde checkpoint"), "{e}");
+    assert!(
+        e.contains("maf_step") && e.contains("not a cde checkpoint"),
+        "{e}"
+    );
     let out = tmp("family");
     std::fs::create_dir_all(&out).unwrap();
     let path = out.join("other.safetensors");
     let mut c = Checkpoint::new();
-    c.set_json(crate::run::META_FAMILY, "maml-sinusoid").unwrap();
+    c.set_json(crate::run::META_FAMILY, "maml-sinusoid")
+        .unwrap();
     c.save(&path).unwrap();
     let e = crate::cde::load(&path).err().unwrap().to_string();
     assert!(
@@ -227,7 +259,10 @@ fn the_recorded_hyper_parameters_rebuild_the_model_not_the_defaults() {
     train(&cfg, &run, false, true, &mut Silent).unwrap();
     let mut c = Checkpoint::load(run.best()).unwrap();
     let mut spec: serde_json::Value = c.json(crate::cde::model::META_MODEL).unwrap().unwrap();
-    assert!(spec["mdn"]["activation"].is_string() && spec["mdn"].get("min_diag").is_some(), "{spec}");
+    assert!(
+        spec["mdn"]["activation"].is_string() && spec["mdn"].get("min_diag").is_some(),
+        "{spec}"
+    );
     // A different floor recorded in the file is what the loaded model uses.
     spec["mdn"]["min_diag"] = serde_json::json!(0.5);
     c.set_json(crate::cde::model::META_MODEL, &spec).unwrap();
