@@ -40,7 +40,12 @@ fn main() -> ferrograd_nn::Result<()> {
             for i in 0..4000u32 {
                 let load = 100.0 + (i % 800) as f64;
                 let z = ((i.wrapping_mul(2_654_435_761) >> 8) as f64 / 16_777_216.0) - 0.5;
-                let _ = writeln!(csv, "{load},{},{}", 3.0 + load / 100.0 + z, 1000.0 + 2.0 * load + 60.0 * z * z);
+                let _ = writeln!(
+                    csv,
+                    "{load},{},{}",
+                    3.0 + load / 100.0 + z,
+                    1000.0 + 2.0 * load + 60.0 * z * z
+                );
             }
             let f = dir.join("rollouts.csv");
             ferrograd_nn::atomic::write_bytes(&f, csv.as_bytes())?;
@@ -62,7 +67,10 @@ fn main() -> ferrograd_nn::Result<()> {
     let best = cde::load(run.best())?;
     let x = ferrograd_tensor::Tensor::from_vec(vec![6.0, 1600.0], &[1, 2])?;
     let f = ferrograd_tensor::Tensor::from_vec(vec![300.0], &[1, 1])?;
-    println!("log p(speed 6, power 1600 | load 300) = {:.3}", best.model.log_prob_values(&x, &f)?[0]);
+    println!(
+        "log p(speed 6, power 1600 | load 300) = {:.3}",
+        best.model.log_prob_values(&x, &f)?[0]
+    );
     println!("wrote {}", run.root().display());
     Ok(())
 }

@@ -71,4 +71,4 @@ pub use module::{Collector, Forward, Module};
 pub use optim::{Adam, AdamConfig, AdamW, Optimizer, Sgd, SgdConfig};
 pub use param::{Buffer, FastWeights, OwnParams, Param, ParamSource};
 pub use schedule::{CosineAnnealing, LrScheduler, PlateauConfig, ReduceLrOnPlateau, StepLr};
-pub use train::{derive_seed, MetricsLogger, Progress};
+pub use train::{derive_seed, MetricsLogger};

@@ -5,10 +5,10 @@
 
 use super::output::note;
 use crate::run::{Event, Reporter};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use std::io::IsTerminal;
 
-const TEMPLATE: &str = "[{bar:30}] {pos}/{len} steps  {msg}  {per_sec}  eta {eta}";
+const TEMPLATE: &str = "[{bar:30}] {pos}/{len} steps  {msg}  {speed}  eta {eta}";
 
 /// The command line's [`Reporter`].
 pub struct Terminal {
@@ -83,7 +83,12 @@ impl Reporter for Terminal {
                         ProgressDrawTarget::stderr(),
                     );
                     if let Ok(style) = ProgressStyle::with_template(TEMPLATE) {
-                        bar.set_style(style.progress_chars("=> "));
+                        bar.set_style(style.progress_chars("=> ").with_key(
+                            "speed",
+                            |s: &ProgressState, w: &mut dyn std::fmt::Write| {
+                                let _ = write!(w, "{:.0} steps/s", s.per_sec());
+                            },
+                        ));
                     }
                     bar.set_position(start_step);
                     bar.reset_eta();
