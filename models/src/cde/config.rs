@@ -4,7 +4,7 @@
 use super::data::{Dataset, SplitSizes};
 use super::maf::MafConfig;
 use super::mdn::MdnConfig;
-use crate::run::config::List;
+use crate::run::config::{Checks, List};
 use clap::Args;
 use ferrograd_nn::{Error, Result};
 use serde::{Deserialize, Serialize};
@@ -236,42 +236,17 @@ impl CdeConfig {
 
     /// Checks every setting, naming the field at fault and its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(Error::Config(format!(
-                "cde: --{} {why}",
-                field.replace('_', "-")
-            )))
-        };
-        if self.epochs == 0 {
-            return bad("epochs", "must be at least 1".into());
+        let c = Checks("cde");
+        let bad = |field: &str, why: String| Err(c.fail(field, why));
+        c.at_least(&[("epochs", self.epochs, 1), ("batch", self.batch, 1)])?;
+        c.positive("lr", self.lr)?;
+        c.widths("hidden", &self.hidden.0)?;
+        if self.model == ModelKind::Maf {
+            c.at_least(&[("flows", self.flows, 1)])?;
+        } else {
+            c.at_least(&[("components", self.components, 1)])?;
         }
-        if self.batch == 0 {
-            return bad("batch", "must be at least 1".into());
-        }
-        if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(
-                "lr",
-                format!("must be positive and finite, got {}", self.lr),
-            );
-        }
-        if self.hidden.0.contains(&0) {
-            return bad(
-                "hidden",
-                format!("widths must be positive, got {:?}", self.hidden.0),
-            );
-        }
-        if self.model == ModelKind::Maf && self.flows == 0 {
-            return bad("flows", "must be at least 1".into());
-        }
-        if self.model == ModelKind::Mdn && self.components == 0 {
-            return bad("components", "must be at least 1".into());
-        }
-        if self.max_nonfinite == 0 {
-            return bad("max_nonfinite", "must be at least 1".into());
-        }
-        if self.patience == Some(0) {
-            return bad("patience", "must be at least 1 (or left out)".into());
-        }
+        c.loop_limits(self.max_nonfinite, self.patience)?;
         for (name, v) in [
             ("valid_fraction", self.valid_fraction),
             ("test_fraction", self.test_fraction),
@@ -291,15 +266,11 @@ impl CdeConfig {
         }
         match &self.data {
             None => {
-                for (name, v) in [
-                    ("train_rows", self.train_rows),
-                    ("valid_rows", self.valid_rows),
-                    ("test_rows", self.test_rows),
-                ] {
-                    if v == 0 {
-                        return bad(name, "must be at least 1".into());
-                    }
-                }
+                c.at_least(&[
+                    ("train_rows", self.train_rows, 1),
+                    ("valid_rows", self.valid_rows, 1),
+                    ("test_rows", self.test_rows, 1),
+                ])?;
                 if !self.x_cols.0.is_empty() || !self.f_cols.0.is_empty() {
                     return bad("x_cols", "and --f-cols need --data FILE.csv".into());
                 }

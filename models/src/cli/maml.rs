@@ -6,6 +6,7 @@ use super::prepare;
 use super::progress::Terminal;
 use crate::maml::classification::{self, ClassifyConfig};
 use crate::maml::sinusoid::{self, SinusoidConfig};
+use crate::maml::stats::MeanCi;
 use crate::maml::user_tasks::{self, UserTasksConfig};
 use crate::run::RunArgs;
 use clap::{ArgMatches, Args, Subcommand};
@@ -169,16 +170,20 @@ fn eval(a: EvalArgs, out: &mut Output) -> Result<()> {
 }
 
 fn print_report(r: &sinusoid::EvalReport, out: &mut Output) -> Result<()> {
-    out.line(format!(
+    let header = format!(
         "{}, K = {}: query MSE over {} held-out tasks (mean ± 95% CI)",
         r.method, r.shots, r.tasks
-    ))?;
+    );
+    print_mse(&header, &r.mse, out)
+}
+
+/// The header, then the MSE after 0, 1 and 10 fine-tuning steps.
+fn print_mse(header: &str, mse: &[MeanCi], out: &mut Output) -> Result<()> {
+    out.line(header)?;
     for steps in [0, 1, 10] {
-        if let Some(s) = r.mse.get(steps) {
-            out.line(format!(
-                "  after {steps:2} step{}: {s}",
-                if steps == 1 { " " } else { "s" }
-            ))?;
+        if let Some(s) = mse.get(steps) {
+            let unit = if steps == 1 { "step " } else { "steps" };
+            out.line(format!("  after {steps:2} {unit}: {s}"))?;
         }
     }
     Ok(())
@@ -253,18 +258,10 @@ fn tasks_eval(a: TasksEvalArgs, out: &mut Output) -> Result<()> {
 }
 
 fn print_user_report(r: &user_tasks::EvalReport, out: &mut Output) -> Result<()> {
-    out.line(format!(
+    let header = format!(
         "K = {}: query MSE over {} held-out tasks, in the target's units (mean ± 95% CI)",
         r.shots,
         r.tasks.len()
-    ))?;
-    for steps in [0, 1, 10] {
-        if let Some(s) = r.mse.get(steps) {
-            out.line(format!(
-                "  after {steps:2} step{}: {s}",
-                if steps == 1 { " " } else { "s" }
-            ))?;
-        }
-    }
-    Ok(())
+    );
+    print_mse(&header, &r.mse, out)
 }

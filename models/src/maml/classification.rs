@@ -3,24 +3,20 @@
 //! network from scratch on each task's support set.
 
 use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
+use super::meta_train::{meta_fit, metadata, monitor, step_rng, MetaLoop};
 use super::stats::MeanCi;
 use super::tasks::{GaussianClusters, TaskDistribution};
-use crate::run::config::List;
-use crate::run::{
-    family_checkpoint, fit, Event, Goal, LoopSettings, Monitor, Reporter, RunDir, TrainTask,
-    META_FAMILY,
-};
+use crate::run::config::{Checks, List};
+use crate::run::{family_checkpoint, Event, Reporter, RunDir};
 use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
-use ferrograd_nn::optim::{Adam, AdamConfig};
-use ferrograd_nn::train::{derive_seed, derive_seed_index};
-use ferrograd_nn::{Error, Forward, Module, Result};
+use ferrograd_nn::train::derive_seed;
+use ferrograd_nn::{Error, Forward, Result};
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::Path;
 
 fn d() -> ClassifyConfig {
@@ -129,13 +125,8 @@ impl ClassifyConfig {
 
     /// Checks every setting, naming the flag at fault and its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(Error::Config(format!(
-                "maml classify: --{} {why}",
-                field.replace('_', "-")
-            )))
-        };
-        for (name, v, min) in [
+        let c = Checks("maml classify");
+        c.at_least(&[
             ("ways", self.ways, 2),
             ("shots", self.shots, 1),
             ("queries", self.queries, 1),
@@ -148,42 +139,12 @@ impl ClassifyConfig {
             ("valid_tasks", self.valid_tasks, 1),
             ("log_every", self.log_every, 1),
             ("valid_every", self.valid_every, 1),
-        ] {
-            if v < min {
-                return bad(name, format!("must be at least {min}, got {v}"));
-            }
-        }
-        if !(self.spread.is_finite() && self.spread > 0.0) {
-            return bad(
-                "spread",
-                format!("must be positive and finite, got {}", self.spread),
-            );
-        }
-        if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad(
-                "inner_lr",
-                format!("must be positive and finite, got {}", self.inner_lr),
-            );
-        }
-        if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad(
-                "meta_lr",
-                format!("must be positive and finite, got {}", self.meta_lr),
-            );
-        }
-        if self.hidden.0.contains(&0) {
-            return bad(
-                "hidden",
-                format!("widths must be positive, got {}", self.hidden),
-            );
-        }
-        if self.max_nonfinite == 0 {
-            return bad("max_nonfinite", "must be at least 1".into());
-        }
-        if self.patience == Some(0) {
-            return bad("patience", "must be at least 1 (or left out)".into());
-        }
-        Ok(())
+        ])?;
+        c.positive("spread", self.spread as f64)?;
+        c.positive("inner_lr", self.inner_lr as f64)?;
+        c.positive("meta_lr", self.meta_lr)?;
+        c.widths("hidden", &self.hidden.0)?;
+        c.loop_limits(self.max_nonfinite, self.patience)
     }
 }
 
@@ -265,37 +226,6 @@ pub fn accuracy(m: &Maml<Mlp>, batch: &[TaskBatch], steps: usize) -> Result<Vec<
 /// The family name in classification checkpoints.
 pub const FAMILY: &str = "maml-classify";
 
-struct ClassifyTrain<'a> {
-    m: &'a Maml<Mlp>,
-    cfg: &'a ClassifyConfig,
-    valid: Vec<TaskBatch>,
-}
-
-impl TrainTask for ClassifyTrain<'_> {
-    fn module(&self) -> &dyn Module {
-        &self.m.model
-    }
-
-    fn loss(&mut self, step: u64) -> Result<Var> {
-        let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
-        let mut rng = StdRng::seed_from_u64(seed);
-        self.m
-            .meta_loss(&tasks(self.cfg, self.cfg.meta_batch, &mut rng))
-    }
-
-    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        let acc = MeanCi::of(&accuracy(self.m, &self.valid, self.cfg.inner_steps)?).mean;
-        Ok(vec![("valid_accuracy".into(), acc)])
-    }
-
-    fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        let mut c = Checkpoint::new();
-        c.set_json(META_FAMILY, FAMILY)?;
-        c.set_json(META_CONFIG, self.cfg)?;
-        Ok(c.metadata)
-    }
-}
-
 /// A meta-trained network and its configuration from a checkpoint written
 /// by [`run`].
 pub fn load(path: &Path) -> Result<(ClassifyConfig, Maml<Mlp>)> {
@@ -322,28 +252,31 @@ pub fn run(
         run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
     }
     let m = learner(cfg, derive_seed(cfg.seed, "init"))?;
-    let mut opt = Adam::new(
-        m.meta_params(),
-        AdamConfig {
-            lr: cfg.meta_lr,
-            ..AdamConfig::default()
-        },
-    )?;
     let mut valid_rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "validation tasks"));
     let valid = tasks(cfg, cfg.valid_tasks, &mut valid_rng);
-    let settings = LoopSettings {
-        valid_every: cfg.valid_every as u64,
-        monitor: Some(Monitor {
-            metric: "valid_accuracy".into(),
-            goal: Goal::Maximize,
-        }),
+    let settings = MetaLoop {
+        iterations: cfg.iterations,
+        meta_lr: cfg.meta_lr,
+        log_every: cfg.log_every,
+        valid_every: cfg.valid_every,
         patience: cfg.patience,
         max_nonfinite: cfg.max_nonfinite,
-        ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
+        seed: cfg.seed,
     };
-    let mut task = ClassifyTrain { m: &m, cfg, valid };
-    let fit = fit(
-        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    let fit = meta_fit(
+        &m,
+        &m.model,
+        &settings,
+        monitor("valid_accuracy", true),
+        metadata(FAMILY, cfg)?,
+        |step| m.meta_loss(&tasks(cfg, cfg.meta_batch, &mut step_rng(cfg.seed, step))),
+        || {
+            let acc = MeanCi::of(&accuracy(&m, &valid, cfg.inner_steps)?).mean;
+            Ok(vec![("valid_accuracy".into(), acc)])
+        },
+        run,
+        resume,
+        reporter,
     )?;
     reporter.report(Event::Phase(format!(
         "comparing with training from scratch on {} new tasks",

@@ -3,6 +3,7 @@
 
 pub mod classification;
 pub mod learner;
+pub mod meta_train;
 pub mod sinusoid;
 pub mod stats;
 pub mod tasks;

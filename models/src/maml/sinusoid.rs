@@ -3,26 +3,22 @@
 //! 600-task evaluation, checkpoints and plots.
 
 use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
+use super::meta_train::{meta_fit, metadata, monitor, step_rng, MetaLoop};
 use super::stats::MeanCi;
 use super::tasks::{SineTask, Sinusoid, TaskDistribution};
 use crate::plot::{chart, Series};
-use crate::run::config::List;
-use crate::run::{
-    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    TrainTask, META_FAMILY,
-};
+use crate::run::config::{Checks, List};
+use crate::run::{family_checkpoint, Event, FitSummary, Reporter, RunDir};
 use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
 use ferrograd_nn::layers::mlp::Mlp;
-use ferrograd_nn::optim::{Adam, AdamConfig};
-use ferrograd_nn::train::{derive_seed, derive_seed_index, read_metrics};
+use ferrograd_nn::train::{derive_seed, read_metrics};
 use ferrograd_nn::{Error, Forward, Module, Result};
 use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// How the initial parameters are trained.
@@ -137,6 +133,19 @@ impl Default for SinusoidConfig {
 }
 
 impl SinusoidConfig {
+    /// The loop settings of a run.
+    pub fn meta_loop(&self) -> MetaLoop {
+        MetaLoop {
+            iterations: self.iterations,
+            meta_lr: self.meta_lr,
+            log_every: self.log_every,
+            valid_every: self.valid_every,
+            patience: self.patience,
+            max_nonfinite: self.max_nonfinite,
+            seed: self.seed,
+        }
+    }
+
     /// The `--test` preset: 200 iterations, 100 evaluation tasks.
     pub fn test_preset(cfg: &mut SinusoidConfig) {
         cfg.iterations = 200;
@@ -148,13 +157,8 @@ impl SinusoidConfig {
 
     /// Checks every setting, naming the flag at fault and its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(Error::Config(format!(
-                "maml sinusoid: --{} {why}",
-                field.replace('_', "-")
-            )))
-        };
-        for (name, v, min) in [
+        let c = Checks("maml sinusoid");
+        c.at_least(&[
             ("shots", self.shots, 1),
             ("inner_steps", self.inner_steps, 1),
             ("meta_batch", self.meta_batch, 1),
@@ -164,36 +168,11 @@ impl SinusoidConfig {
             ("log_every", self.log_every, 1),
             ("valid_every", self.valid_every, 1),
             ("valid_tasks", self.valid_tasks, 1),
-        ] {
-            if v < min {
-                return bad(name, format!("must be at least {min}, got {v}"));
-            }
-        }
-        if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad(
-                "inner_lr",
-                format!("must be positive and finite, got {}", self.inner_lr),
-            );
-        }
-        if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad(
-                "meta_lr",
-                format!("must be positive and finite, got {}", self.meta_lr),
-            );
-        }
-        if self.hidden.0.contains(&0) {
-            return bad(
-                "hidden",
-                format!("widths must be positive, got {}", self.hidden),
-            );
-        }
-        if self.max_nonfinite == 0 {
-            return bad("max_nonfinite", "must be at least 1".into());
-        }
-        if self.patience == Some(0) {
-            return bad("patience", "must be at least 1 (or left out)".into());
-        }
-        Ok(())
+        ])?;
+        c.positive("inner_lr", self.inner_lr as f64)?;
+        c.positive("meta_lr", self.meta_lr)?;
+        c.widths("hidden", &self.hidden.0)?;
+        c.loop_limits(self.max_nonfinite, self.patience)
     }
 }
 
@@ -282,48 +261,6 @@ fn batches(tasks: Vec<(SineTask, TaskBatch)>) -> Vec<TaskBatch> {
     tasks.into_iter().map(|(_, b)| b).collect()
 }
 
-/// The run's training task: meta-batch `s` is drawn from a seed derived
-/// from `s`, so a resumed run sees the same tasks.
-struct SineTrain<'a> {
-    m: &'a Maml<SineNet>,
-    cfg: &'a SinusoidConfig,
-    valid: Vec<TaskBatch>,
-}
-
-impl TrainTask for SineTrain<'_> {
-    fn module(&self) -> &dyn Module {
-        self.m
-    }
-
-    fn loss(&mut self, step: u64) -> Result<Var> {
-        let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
-        let mut rng = StdRng::seed_from_u64(seed);
-        let tasks = batches(sample_tasks(
-            self.cfg.meta_batch,
-            self.cfg.shots,
-            self.cfg.shots,
-            &mut rng,
-        ));
-        iteration_loss(self.m, self.cfg, &tasks)
-    }
-
-    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        let per_step = self.m.evaluate(&self.valid, self.cfg.inner_steps)?;
-        let last = per_step
-            .last()
-            .map(|v| MeanCi::of(v).mean)
-            .unwrap_or(f64::NAN);
-        Ok(vec![("valid_mse".into(), last)])
-    }
-
-    fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        let mut c = Checkpoint::new();
-        c.set_json(META_FAMILY, FAMILY)?;
-        c.set_json(META_CONFIG, self.cfg)?;
-        Ok(c.metadata)
-    }
-}
-
 /// What a finished run reports.
 #[derive(Clone, Debug)]
 pub struct TrainSummary {
@@ -349,13 +286,6 @@ pub fn train(
         run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
     }
     let m = learner(cfg)?;
-    let mut opt = Adam::new(
-        m.meta_params(),
-        AdamConfig {
-            lr: cfg.meta_lr,
-            ..AdamConfig::default()
-        },
-    )?;
     let mut rng = StdRng::seed_from_u64(derive_seed(cfg.seed, "validation tasks"));
     let valid = batches(sample_tasks(
         cfg.valid_tasks,
@@ -363,19 +293,25 @@ pub fn train(
         cfg.eval_points,
         &mut rng,
     ));
-    let settings = LoopSettings {
-        valid_every: cfg.valid_every as u64,
-        monitor: Some(Monitor {
-            metric: "valid_mse".into(),
-            goal: Goal::Minimize,
-        }),
-        patience: cfg.patience,
-        max_nonfinite: cfg.max_nonfinite,
-        ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
-    };
-    let mut task = SineTrain { m: &m, cfg, valid };
-    let fit = fit(
-        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    let fit = meta_fit(
+        &m,
+        &m,
+        &cfg.meta_loop(),
+        monitor("valid_mse", false),
+        metadata(FAMILY, cfg)?,
+        |step| {
+            let mut rng = step_rng(cfg.seed, step);
+            let tasks = batches(sample_tasks(cfg.meta_batch, cfg.shots, cfg.shots, &mut rng));
+            iteration_loss(&m, cfg, &tasks)
+        },
+        || {
+            let per_step = m.evaluate(&valid, cfg.inner_steps)?;
+            let last = per_step.last().map(|v| MeanCi::of(v).mean);
+            Ok(vec![("valid_mse".into(), last.unwrap_or(f64::NAN))])
+        },
+        run,
+        resume,
+        reporter,
     )?;
     reporter.report(Event::Phase(format!(
         "evaluating the best checkpoint on {} held-out tasks",

@@ -8,23 +8,18 @@
 //! query MSE in the target's own units (standardised MSE × σy²).
 
 use super::learner::{Maml, MamlConfig, TaskBatch, TaskLoss};
+use super::meta_train::{meta_fit, metadata, monitor, step_rng, MetaLoop};
 use super::stats::MeanCi;
 use crate::data::{split_indices, TaskFolder, UserTask};
-use crate::run::config::List;
-use crate::run::{
-    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    TrainTask, META_FAMILY,
-};
-use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
-use ferrograd_nn::optim::{Adam, AdamConfig};
-use ferrograd_nn::train::{derive_seed, derive_seed_index};
-use ferrograd_nn::{Activation, Error, Mlp, Module, Normalizer, Result};
+use crate::run::config::{Checks, List};
+use crate::run::{family_checkpoint, Event, FitSummary, Reporter, RunDir};
+use ferrograd_nn::checkpoint::Checkpoint;
+use ferrograd_nn::train::derive_seed;
+use ferrograd_nn::{Activation, Error, Mlp, Normalizer, Result};
 use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// The family name in user-task checkpoints.
@@ -137,70 +132,40 @@ impl UserTasksConfig {
 
     /// Checks every setting, naming the flag at fault and its range.
     pub fn validate(&self) -> Result<()> {
-        let bad = |field: &str, why: String| {
-            Err(Error::Config(format!(
-                "maml tasks: --{} {why}",
-                field.replace('_', "-")
-            )))
-        };
+        let c = Checks("maml tasks");
         if self.tasks.is_none() {
-            return bad(
+            return Err(c.fail(
                 "tasks",
-                "DIR is required: a folder of CSV files, one task each".into(),
-            );
+                "DIR is required: a folder of CSV files, one task each",
+            ));
         }
         if self.x_cols.0.is_empty() {
-            return bad("x_cols", "must name at least one input column".into());
+            return Err(c.fail("x_cols", "must name at least one input column"));
         }
         if self.y_col.trim().is_empty() {
-            return bad("y_col", "must name the target column".into());
+            return Err(c.fail("y_col", "must name the target column"));
         }
-        for (name, v) in [
-            ("shots", self.shots),
-            ("queries", self.queries),
-            ("inner_steps", self.inner_steps),
-            ("meta_batch", self.meta_batch),
-            ("iterations", self.iterations),
-            ("log_every", self.log_every),
-            ("valid_every", self.valid_every),
-        ] {
-            if v == 0 {
-                return bad(name, "must be at least 1".into());
-            }
-        }
-        if !(self.inner_lr.is_finite() && self.inner_lr > 0.0) {
-            return bad(
-                "inner_lr",
-                format!("must be positive and finite, got {}", self.inner_lr),
-            );
-        }
-        if !(self.meta_lr.is_finite() && self.meta_lr > 0.0) {
-            return bad(
-                "meta_lr",
-                format!("must be positive and finite, got {}", self.meta_lr),
-            );
-        }
-        if self.hidden.0.contains(&0) {
-            return bad(
-                "hidden",
-                format!("widths must be positive, got {}", self.hidden),
-            );
-        }
+        c.at_least(&[
+            ("shots", self.shots, 1),
+            ("queries", self.queries, 1),
+            ("inner_steps", self.inner_steps, 1),
+            ("meta_batch", self.meta_batch, 1),
+            ("iterations", self.iterations, 1),
+            ("log_every", self.log_every, 1),
+            ("valid_every", self.valid_every, 1),
+        ])?;
+        c.positive("inner_lr", self.inner_lr as f64)?;
+        c.positive("meta_lr", self.meta_lr)?;
+        c.widths("hidden", &self.hidden.0)?;
         for (name, v) in [
             ("valid_fraction", self.valid_fraction),
             ("test_fraction", self.test_fraction),
         ] {
             if !(v.is_finite() && v > 0.0 && v < 1.0) {
-                return bad(name, format!("must be in (0, 1), got {v}"));
+                return Err(c.fail(name, format!("must be in (0, 1), got {v}")));
             }
         }
-        if self.max_nonfinite == 0 {
-            return bad("max_nonfinite", "must be at least 1".into());
-        }
-        if self.patience == Some(0) {
-            return bad("patience", "must be at least 1 (or left out)".into());
-        }
-        Ok(())
+        c.loop_limits(self.max_nonfinite, self.patience)
     }
 
     fn folder(&self) -> &Path {
@@ -310,49 +275,6 @@ fn learner(cfg: &UserTasksConfig, seed: u64) -> Result<Maml<Mlp>> {
     ))
 }
 
-struct UserTrain<'a> {
-    m: &'a Maml<Mlp>,
-    cfg: &'a UserTasksConfig,
-    split: &'a Split,
-    valid: Vec<TaskBatch>,
-}
-
-impl TrainTask for UserTrain<'_> {
-    fn module(&self) -> &dyn Module {
-        self.m
-    }
-
-    fn loss(&mut self, step: u64) -> Result<Var> {
-        let seed = derive_seed_index(derive_seed(self.cfg.seed, "meta-train tasks"), step);
-        let mut rng = StdRng::seed_from_u64(seed);
-        let train = &self.split.train;
-        let batch = (0..self.cfg.meta_batch)
-            .map(|_| {
-                let t = &train[rng.random_range(0..train.len())];
-                t.sample(self.cfg.shots, self.cfg.shots, &mut rng)
-            })
-            .collect::<Result<Vec<_>>>()?;
-        self.m.meta_loss(&batch)
-    }
-
-    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        let per_step = self.m.evaluate(&self.valid, self.cfg.inner_steps)?;
-        let last = per_step
-            .last()
-            .map(|v| MeanCi::of(v).mean)
-            .unwrap_or(f64::NAN);
-        Ok(vec![("valid_mse".into(), last)])
-    }
-
-    fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        let mut c = Checkpoint::new();
-        c.set_json(META_FAMILY, FAMILY)?;
-        c.set_json(META_CONFIG, self.cfg)?;
-        c.set_json(META_NORMALIZATION, &self.split.norm)?;
-        Ok(c.metadata)
-    }
-}
-
 /// The evaluation of a checkpoint on held-out tasks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -441,32 +363,45 @@ pub fn train(
         run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
     }
     let m = learner(cfg, derive_seed(cfg.seed, "init"))?;
-    let mut opt = Adam::new(
-        m.meta_params(),
-        AdamConfig {
-            lr: cfg.meta_lr,
-            ..AdamConfig::default()
-        },
-    )?;
     let valid = fixed_batches(cfg, &split.valid, "validation draws")?;
-    let settings = LoopSettings {
-        valid_every: cfg.valid_every as u64,
-        monitor: Some(Monitor {
-            metric: "valid_mse".into(),
-            goal: Goal::Minimize,
-        }),
+    let settings = MetaLoop {
+        iterations: cfg.iterations,
+        meta_lr: cfg.meta_lr,
+        log_every: cfg.log_every,
+        valid_every: cfg.valid_every,
         patience: cfg.patience,
         max_nonfinite: cfg.max_nonfinite,
-        ..LoopSettings::steps(cfg.iterations as u64, cfg.log_every as u64)
+        seed: cfg.seed,
     };
-    let mut task = UserTrain {
-        m: &m,
-        cfg,
-        split: &split,
-        valid,
-    };
-    let fit = fit(
-        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+    let mut meta = metadata(FAMILY, cfg)?;
+    let mut c = Checkpoint::new();
+    c.set_json(META_NORMALIZATION, &split.norm)?;
+    meta.extend(c.metadata);
+    let train = &split.train;
+    let fit = meta_fit(
+        &m,
+        &m,
+        &settings,
+        monitor("valid_mse", false),
+        meta,
+        |step| {
+            let mut rng = step_rng(cfg.seed, step);
+            let batch = (0..cfg.meta_batch)
+                .map(|_| {
+                    let t = &train[rng.random_range(0..train.len())];
+                    t.sample(cfg.shots, cfg.shots, &mut rng)
+                })
+                .collect::<Result<Vec<_>>>()?;
+            m.meta_loss(&batch)
+        },
+        || {
+            let per_step = m.evaluate(&valid, cfg.inner_steps)?;
+            let last = per_step.last().map(|v| MeanCi::of(v).mean);
+            Ok(vec![("valid_mse".into(), last.unwrap_or(f64::NAN))])
+        },
+        run,
+        resume,
+        reporter,
     )?;
     reporter.report(Event::Phase(format!(
         "evaluating on {} held-out tasks",

@@ -186,6 +186,55 @@ pub fn read_saved<C: DeserializeOwned>(path: &Path) -> Result<C> {
     })
 }
 
+/// Range checks of a configuration, each error naming the flag and what it
+/// must be (`maml sinusoid: --meta-batch must be at least 1, got 0`).
+#[derive(Clone, Copy, Debug)]
+pub struct Checks(pub &'static str);
+
+impl Checks {
+    /// The error for `field` (a config key; shown as its flag).
+    pub fn fail(&self, field: &str, why: impl std::fmt::Display) -> Error {
+        Error::Config(format!("{}: --{} {why}", self.0, field.replace('_', "-")))
+    }
+
+    /// Each `(field, value, minimum)`.
+    pub fn at_least(&self, fields: &[(&str, usize, usize)]) -> Result<()> {
+        match fields.iter().find(|(_, v, min)| v < min) {
+            Some((f, v, min)) => Err(self.fail(f, format!("must be at least {min}, got {v}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// A positive, finite number.
+    pub fn positive(&self, field: &str, v: f64) -> Result<()> {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(self.fail(field, format!("must be positive and finite, got {v}")))
+        }
+    }
+
+    /// Layer widths, each at least 1.
+    pub fn widths(&self, field: &str, w: &[usize]) -> Result<()> {
+        if w.contains(&0) {
+            Err(self.fail(field, format!("widths must be positive, got {w:?}")))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// The training loop's limits: `max_nonfinite` ≥ 1, `patience` ≥ 1 if set.
+    pub fn loop_limits(&self, max_nonfinite: u64, patience: Option<u64>) -> Result<()> {
+        if max_nonfinite == 0 {
+            return Err(self.fail("max_nonfinite", "must be at least 1"));
+        }
+        if patience == Some(0) {
+            return Err(self.fail("patience", "must be at least 1 (or left out)"));
+        }
+        Ok(())
+    }
+}
+
 /// A comma-separated list on the command line (`--hidden 64,64`,
 /// `--x-cols a,b`), a sequence in JSON and YAML.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
