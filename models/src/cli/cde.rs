@@ -135,7 +135,9 @@ fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         run.root().display()
     ))?;
     let mut reporter = Terminal::new(a.run.quiet);
-    let s = cde::train(&cfg, &run, resume, a.run.no_plot, &mut reporter)?;
+    let s = cde::train(&cfg, &run, resume, a.run.no_plot, &mut reporter).inspect_err(|_| {
+        run.remove_if_empty();
+    })?;
     drop(reporter);
     if s.fit.state.skipped_steps > 0 {
         out.line(format!(

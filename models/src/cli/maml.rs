@@ -141,7 +141,8 @@ fn train(a: SinusoidTrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         run.root().display()
     ))?;
     let mut reporter = Terminal::new(a.run.quiet);
-    let s = sinusoid::train(&cfg, &run, resume, a.run.no_plot, &mut reporter)?;
+    let s = sinusoid::train(&cfg, &run, resume, a.run.no_plot, &mut reporter)
+        .inspect_err(|_| run.remove_if_empty())?;
     drop(reporter);
     out.line(format!(
         "trained in {:.1} s; best validation MSE {:.4} at iteration {}",
@@ -207,7 +208,8 @@ fn classify(a: ClassifyArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         run.root().display()
     ))?;
     let mut reporter = Terminal::new(a.run.quiet);
-    let r = classification::run(&cfg, &run, resume, &mut reporter)?;
+    let r = classification::run(&cfg, &run, resume, &mut reporter)
+        .inspect_err(|_| run.remove_if_empty())?;
     drop(reporter);
     out.line(format!(
         "{}-way {}-shot accuracy on {} new tasks (mean ± 95% CI):",
@@ -246,7 +248,8 @@ fn tasks_train(a: TasksTrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()
         run.root().display()
     ))?;
     let mut reporter = Terminal::new(a.run.quiet);
-    let s = user_tasks::train(&cfg, &run, resume, &mut reporter)?;
+    let s = user_tasks::train(&cfg, &run, resume, &mut reporter)
+        .inspect_err(|_| run.remove_if_empty())?;
     drop(reporter);
     print_user_report(&s.eval, out)?;
     out.line(format!("wrote {}", run.root().display()))

@@ -113,6 +113,14 @@ impl RunDir {
         Ok(run)
     }
 
+    /// Removes the folder again if this run left nothing in it (its
+    /// `checkpoints/` folder empty and nothing else there), so a run that
+    /// failed before writing leaves no empty run folder behind.
+    pub fn remove_if_empty(&self) {
+        let _ = std::fs::remove_dir(self.checkpoint_dir());
+        let _ = std::fs::remove_dir(&self.root);
+    }
+
     /// The folder.
     pub fn root(&self) -> &Path {
         &self.root
