@@ -59,10 +59,10 @@ fn format_metrics(metrics: &[(String, f64)]) -> String {
 fn short(v: f64) -> String {
     if v == v.trunc() && v.abs() < 1e9 {
         format!("{v:.0}")
-    } else if v.abs() >= 1e-3 && v.abs() < 1e5 {
+    } else if v.abs() >= 1e-2 && v.abs() < 1e5 {
         format!("{v:.4}")
     } else {
-        format!("{v:.3e}")
+        format!("{v:.2e}")
     }
 }
 
