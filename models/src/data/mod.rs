@@ -1,6 +1,9 @@
-//! A user's own data: numeric CSV tables, seeded splits of their rows, and a
-//! folder of CSV files as meta-learning tasks.
+//! A user's own data: numeric CSV tables, seeded splits of their rows, a
+//! folder of CSV files as meta-learning tasks, and MNIST-format (IDX) digit
+//! images with their point clouds.
 
+pub mod digits;
+pub mod idx;
 pub mod split;
 pub mod table;
 pub mod tasks;
