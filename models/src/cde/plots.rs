@@ -335,7 +335,9 @@ pub fn pairwise_marginals(
         .map(|j| shared_range(dcols[j].iter().copied(), mcols[j].iter().copied()))
         .collect();
     let cell = (1800 / d as u32).clamp(200, 320);
-    let size = (cell * d as u32, cell * d as u32 + 60);
+    // The legend line needs 600 pixels; a single variable gets a wide cell.
+    let width = (cell * d as u32).max(600);
+    let size = (width, cell * d as u32 + 60);
     write_png(path, size, |root| {
         let (head, body) = root.split_vertically(60);
         let title = ("sans-serif", 22).into_font();
@@ -762,7 +764,7 @@ pub fn user_samples(
         0,
     )?);
     let m = all_f.len();
-    let keep = (m / 20).max(50).min(m);
+    let keep = if c == 0 { m.min(1_000) } else { (m / 20).max(50).min(m) };
     let std = data.f_norm.std().to_vec();
     let mut order: Vec<usize> = (0..n).collect();
     if c > 0 {
@@ -794,7 +796,7 @@ pub fn user_samples(
         let s = model.sample_at_features(f, 1_000, derive_seed(seed, &format!("panel {k}")))?;
         let pts: Vec<(f32, f32)> = s.data().chunks_exact(2).map(|r| (r[0], r[1])).collect();
         let title = if c == 0 {
-            "model samples beside the test rows".to_string()
+            "no conditioning columns: all rows".to_string()
         } else {
             let named: Vec<String> = data
                 .f_names
