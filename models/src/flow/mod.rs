@@ -4,3 +4,5 @@
 //! Chamfer distance used to evaluate it.
 
 pub mod chamfer;
+pub mod matching;
+pub mod model;
