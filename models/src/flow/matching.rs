@@ -13,8 +13,12 @@
 //! * noise (`p = ε̂`): `x̂₀ = (x_t − t·ε̂)/(1 − t)`, so `v = (ε̂ − x_t)/(1 − t)`;
 //! * data (`p = x̂₀`): `ε̂ = (x_t − (1 − t)·x̂₀)/t`, so `v = (x_t − x̂₀)/t`.
 //!
-//! The noise form is singular at `t = 1` and the data form at `t = 0`; the
-//! denominators are clamped to at least [`MIN_GAP`].
+//! The noise form is singular at `t = 1` and the data form at `t = 0`: an
+//! error `e` of the prediction becomes `e/(1 − t)` (or `e/t`) in the
+//! velocity. The denominators are clamped to at least [`MIN_GAP`] (one
+//! Euler step of the default 20), so the first noise-target step and the
+//! last data-target Heun evaluation stay bounded; the oracle conversions
+//! are exact for `t ∈ [MIN_GAP, 1 − MIN_GAP]`.
 //!
 //! Sampling integrates `dx/dt = v` from noise at `t = 1` down to data at
 //! `t = 0` in `steps` equal steps of `h = 1/steps`: Euler
@@ -28,8 +32,9 @@ use ferrograd_tensor::Tensor;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-/// The smallest denominator `1 − t` or `t` of the target conversions.
-pub const MIN_GAP: f32 = 1e-3;
+/// The smallest denominator `1 − t` or `t` of the target conversions (see
+/// the module doc).
+pub const MIN_GAP: f32 = 0.05;
 
 /// What the velocity network is trained to predict.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -196,7 +201,14 @@ pub fn sample(
     solver: Solver,
     seed: u64,
 ) -> Result<Tensor> {
-    let b = code.dims()[0];
+    let cd = code.dims();
+    if cd.len() != 2 || cd[1] != model.config.code || cd[0] == 0 || points == 0 {
+        return Err(Error::Config(format!(
+            "flow sampling: codes must be [B, {}] with B > 0 and points > 0, got {cd:?} and {points} points",
+            model.config.code
+        )));
+    }
+    let b = cd[0];
     let noise = init::normal(&[b, points, 2], 0.0, 1.0, &mut init::rng(seed));
     let code = Var::constant(code.clone());
     no_grad(|| {
@@ -334,6 +346,8 @@ mod tests {
         assert!(max_diff(&a, &c) > 0.0);
         let plain = FlowModel::new(small_config(false), 0).unwrap();
         assert!(prior_codes(&plain, 3, 1).is_err());
+        let wrong = Tensor::zeros(&[3, 5]).unwrap();
+        assert!(sample(&plain, &wrong, 40, 5, Solver::Euler, 0).is_err());
         assert_eq!(
             encode_codes(&plain, &shapes(2, 10)).unwrap().dims(),
             &[2, 16]
@@ -342,8 +356,26 @@ mod tests {
 
     #[test]
     fn tiny_overfit_lowers_loss_and_reconstruction_chamfer() {
+        overfit(small_config(false), 300);
+    }
+
+    #[test]
+    fn tiny_overfit_with_vae_and_other_targets() {
+        for target in [Target::Noise, Target::Data] {
+            overfit(
+                FlowConfig {
+                    vae: true,
+                    target,
+                    ..small_config(true)
+                },
+                300,
+            );
+        }
+    }
+
+    fn overfit(cfg: FlowConfig, steps: u64) {
         let data = shapes(4, 64);
-        let m = FlowModel::new(small_config(false), 5).unwrap();
+        let m = FlowModel::new(cfg, 5).unwrap();
         let recon = |m: &FlowModel| {
             let codes = encode_codes(m, &data).unwrap();
             let gen = sample(m, &codes, 64, 20, Solver::Euler, 77).unwrap();
@@ -361,15 +393,18 @@ mod tests {
             ..AdamConfig::default()
         };
         let mut opt = Adam::new(m.params(), cfg).unwrap();
-        for step in 0..300 {
+        for step in 0..steps {
             let l = flow_loss(&m, &data, step).unwrap();
             opt.zero_grad();
             l.total.backward().unwrap();
             opt.step().unwrap();
         }
         let (loss1, cd1) = (eval_loss(&m), recon(&m));
-        eprintln!("overfit: loss {loss0:.4} -> {loss1:.4}, chamfer {cd0:.4} -> {cd1:.4}");
-        assert!(loss1 < 0.6 * loss0, "loss {loss0} -> {loss1}");
+        eprintln!(
+            "overfit {:?} vae {}: loss {loss0:.4} -> {loss1:.4}, chamfer {cd0:.4} -> {cd1:.4}",
+            m.config.target, m.config.vae
+        );
+        assert!(loss1 < 0.7 * loss0, "loss {loss0} -> {loss1}");
         assert!(cd1 < 0.5 * cd0, "chamfer {cd0} -> {cd1}");
     }
 }
