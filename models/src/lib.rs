@@ -7,6 +7,7 @@ pub mod cli;
 pub mod data;
 pub mod decision;
 pub mod export;
+pub mod flow;
 pub mod maml;
 pub mod plot;
 pub mod run;

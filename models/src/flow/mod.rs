@@ -1,0 +1,8 @@
+//! A flow-matching generator of 2-D point clouds (issue 14): a PointNet
+//! encoder with an optional VAE head, an AdaLN-modulated per-point velocity
+//! network, straight-path flow matching with Euler or Heun sampling, and the
+//! Chamfer distance used to evaluate it.
+
+pub mod chamfer;
+pub mod matching;
+pub mod model;
