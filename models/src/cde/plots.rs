@@ -764,7 +764,11 @@ pub fn user_samples(
         0,
     )?);
     let m = all_f.len();
-    let keep = if c == 0 { m.min(1_000) } else { (m / 20).max(50).min(m) };
+    let keep = if c == 0 {
+        m.min(1_000)
+    } else {
+        (m / 20).max(50).min(m)
+    };
     let std = data.f_norm.std().to_vec();
     let mut order: Vec<usize> = (0..n).collect();
     if c > 0 {
