@@ -5,6 +5,7 @@
 
 mod cde;
 mod export;
+mod flow;
 mod maml;
 pub mod output;
 pub mod progress;
@@ -41,6 +42,12 @@ pub enum Command {
         /// What to do.
         #[command(subcommand)]
         action: cde::CdeAction,
+    },
+    /// Flow-matching generator of 2-D point clouds (MNIST digits).
+    Flow {
+        /// What to do.
+        #[command(subcommand)]
+        action: flow::FlowAction,
     },
     /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
     /// a Rust source file and a C header.
@@ -107,6 +114,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
     match cli.command {
         Command::Maml { benchmark } => maml::run(benchmark, m, &mut out),
         Command::Cde { action } => cde::run(action, m, &mut out),
+        Command::Flow { action } => flow::run(action, m, &mut out),
         Command::Export(args) => export::run(args, &mut out),
     }
 }

@@ -37,7 +37,7 @@ use serde::{Deserialize, Serialize};
 pub const MIN_GAP: f32 = 0.05;
 
 /// What the velocity network is trained to predict.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// The velocity `ε − x₀` (default).
@@ -50,7 +50,7 @@ pub enum Target {
 }
 
 /// The ODE solver of [`sample`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum Solver {
     /// Euler's method (default).

@@ -4,5 +4,12 @@
 //! Chamfer distance used to evaluate it.
 
 pub mod chamfer;
+pub mod config;
 pub mod matching;
 pub mod model;
+pub mod plots;
+pub mod source;
+pub mod train;
+
+pub use config::FlowRunConfig;
+pub use train::{evaluate_checkpoint, load, train, EvalReport, FAMILY};

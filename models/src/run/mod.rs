@@ -26,7 +26,8 @@ use std::path::Path;
 
 /// What writes checkpoints of each family, for messages about a file of the
 /// wrong family.
-const WRITERS: [(&str, &str); 3] = [
+const WRITERS: [(&str, &str); 4] = [
+    ("flow", "ferrograd flow train"),
     ("cde", "ferrograd cde train"),
     ("maml-sinusoid", "ferrograd maml sinusoid train"),
     ("maml-classify", "ferrograd maml classify"),
