@@ -13,7 +13,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferrograd_benches::anchors::{
-    GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep, TransformerStep, Workload,
+    FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
+    TransformerStep, Workload,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -44,6 +45,7 @@ fn workloads(c: &mut Criterion) {
     bench_one::<MdnRnnStep>(c);
     bench_one::<MafStep>(c);
     bench_one::<MdnStep>(c);
+    bench_one::<FlowmatchStep>(c);
 }
 
 criterion_group! {

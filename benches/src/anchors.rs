@@ -22,6 +22,11 @@
 //! | [`MdnRnnStep`] | [`MdnRnn`]: LSTM 35 → 256, linear 256 → 327 | mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
 //! | [`MafStep`] | [`Maf`] 5 MADE blocks, 2×64 ReLU, x ∈ ℝ², f ∈ ℝ¹ | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`MdnStep`] | [`Mdn`] f → 64 tanh → 64 tanh → 30, K = 5 full covariance | −mean log p(x \| f) | Adam 1e-3 |
+//! | [`FlowmatchStep`] | `FlowModel`: PointNet encoder, 3 AdaLN blocks of 128, on 32 MNIST fours × 500 points | flow-matching MSE | Adam 1e-3, clip 1.0 |
+//!
+//! `flowmatch_step` is this project's own workload, not one of the anchors:
+//! its PyTorch reference is `benches/reference/flowmatch_step.py`, written
+//! in the anchors' conventions.
 //!
 //! Every model reports its parameters under the PyTorch state-dict names of
 //! the anchors (`net.0.weight`, `lin.0.bias`, `enc.layers.1.self_attn.in_proj_weight`,
@@ -48,6 +53,9 @@ use safetensors::{Dtype, SafeTensors};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+mod flowmatch;
+pub use flowmatch::FlowmatchStep;
 
 // ---------------------------------------------------------------------------
 // errors

@@ -12,8 +12,8 @@
 //! by far more than 1e-4.
 
 use ferrograd_benches::anchors::{
-    Dump, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep, TransformerStep,
-    Workload,
+    Dump, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
+    TransformerStep, Workload,
 };
 
 const REL_TOL: f64 = 1e-4;
@@ -88,4 +88,9 @@ fn maf_step_reproduces_the_reference_losses() {
 #[test]
 fn mdn_step_reproduces_the_reference_losses() {
     reproduces::<MdnStep>();
+}
+
+#[test]
+fn flowmatch_step_reproduces_the_reference_losses() {
+    reproduces::<FlowmatchStep>();
 }

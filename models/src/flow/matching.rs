@@ -141,12 +141,24 @@ pub fn flow_loss(model: &FlowModel, x0: &Tensor, seed: u64) -> Result<FlowLoss> 
     let b = x0.dims().first().copied().unwrap_or(0);
     let t: Vec<f32> = (0..b).map(|_| rng.random::<f32>()).collect();
     let eps = init::normal(x0.dims(), 0.0, 1.0, &mut rng);
-    let x_t = interpolate(x0, &eps, &t)?;
+    flow_loss_at(model, x0, &t, &eps, rng.random())
+}
+
+/// The loss on clouds `x₀` at the given times `t` (one per cloud) and noise
+/// `ε` (the shape of `x₀`); `sample_seed` draws the VAE head's code sample.
+pub fn flow_loss_at(
+    model: &FlowModel,
+    x0: &Tensor,
+    t: &[f32],
+    eps: &Tensor,
+    sample_seed: u64,
+) -> Result<FlowLoss> {
+    let x_t = interpolate(x0, eps, t)?;
     let enc = model
         .encoder
-        .encode(&Var::constant(x0.clone()), Some(rng.random()))?;
-    let pred = model.velocity.predict(&Var::constant(x_t), &t, &enc.code)?;
-    let target = Var::constant(target_value(model.config.target, x0, &eps)?);
+        .encode(&Var::constant(x0.clone()), Some(sample_seed))?;
+    let pred = model.velocity.predict(&Var::constant(x_t), t, &enc.code)?;
+    let target = Var::constant(target_value(model.config.target, x0, eps)?);
     let mse = pred.mse(&target)?;
     let (mse_v, mut total) = (mse.item()?, mse);
     let mut kl_v = 0.0;

@@ -327,9 +327,12 @@ pub fn draw_samples(
     super::plots::samples(path, &title, &real, &recon, prior.as_ref())
 }
 
+/// A curve of (epoch, value) points.
+pub type Curve = Vec<(f32, f32)>;
+
 /// Per logged epoch (epoch, training loss) and per evaluation (epoch, test
 /// Chamfer) from a run's metrics log.
-pub fn curves(run: &RunDir) -> Result<(Vec<(f32, f32)>, Vec<(f32, f32)>)> {
+pub fn curves(run: &RunDir) -> Result<(Curve, Curve)> {
     let (mut loss, mut ch) = (Vec::new(), Vec::new());
     for r in read_metrics(run.metrics())? {
         let epoch = r.metrics.get("epoch").copied().flatten().unwrap_or(0.0) as f32;

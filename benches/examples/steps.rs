@@ -1,0 +1,113 @@
+//! Times anchor workloads at a chosen thread count, the way the anchors'
+//! scripts do (5 warm-up steps, then single steps timed until at least 10
+//! steps and 3 s; median and minimum), so a run at `--threads 1` and one at
+//! `--threads 2` compare directly with `torch_anchors.py --threads N`.
+//!
+//! ```sh
+//! cargo run --release -p ferrograd-benches --example steps -- --threads 2 flowmatch_step gradpen_step
+//! ```
+//!
+//! With no names, every workload runs. `--quick` times about 0.5 s per row.
+
+use ferrograd_benches::anchors::{
+    AnchorError, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
+    TransformerStep, Workload,
+};
+use std::time::Instant;
+
+const NAMES: [&str; 8] = [
+    "maml_step",
+    "maml_fo_step",
+    "gradpen_step",
+    "transformer_step",
+    "mdnrnn_step",
+    "maf_step",
+    "mdn_step",
+    "flowmatch_step",
+];
+
+/// Median and minimum milliseconds per step, and the number of steps timed.
+fn time<W: Workload>(quick: bool) -> Result<(f64, f64, usize), AnchorError> {
+    let (min_time, min_iters, warmup) = if quick { (0.5, 5, 2) } else { (3.0, 10, 5) };
+    let mut w = W::from_committed_dump()?;
+    for _ in 0..warmup {
+        w.step()?;
+    }
+    let mut times = Vec::new();
+    let start = Instant::now();
+    while times.len() < min_iters || start.elapsed().as_secs_f64() < min_time {
+        let t0 = Instant::now();
+        std::hint::black_box(w.step()?);
+        times.push(t0.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let n = times.len();
+    let median = if n % 2 == 1 {
+        times[n / 2]
+    } else {
+        (times[n / 2 - 1] + times[n / 2]) / 2.0
+    };
+    Ok((median, times[0], n))
+}
+
+fn run(name: &str, quick: bool) -> Result<(f64, f64, usize), AnchorError> {
+    match name {
+        "maml_step" => time::<MamlStep>(quick),
+        "maml_fo_step" => time::<MamlFoStep>(quick),
+        "gradpen_step" => time::<GradpenStep>(quick),
+        "transformer_step" => time::<TransformerStep>(quick),
+        "mdnrnn_step" => time::<MdnRnnStep>(quick),
+        "maf_step" => time::<MafStep>(quick),
+        "mdn_step" => time::<MdnStep>(quick),
+        _ => time::<FlowmatchStep>(quick),
+    }
+}
+
+fn main() {
+    let mut threads = 1usize;
+    let (mut quick, mut names) = (false, Vec::new());
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--threads" => match args.next().and_then(|v| v.parse().ok()) {
+                Some(n) if n >= 1 => threads = n,
+                _ => fail("--threads needs a whole number of at least 1"),
+            },
+            "--quick" => quick = true,
+            "-h" | "--help" => {
+                println!(
+                    "usage: steps [--threads N] [--quick] [WORKLOAD...]\nworkloads: {}",
+                    NAMES.join(", ")
+                );
+                return;
+            }
+            n if NAMES.contains(&n) => names.push(n.to_string()),
+            other => fail(&format!(
+                "unknown workload '{other}'; choose from {}",
+                NAMES.join(", ")
+            )),
+        }
+    }
+    if names.is_empty() {
+        names = NAMES.iter().map(|n| n.to_string()).collect();
+    }
+    if let Err(e) = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+    {
+        fail(&format!("cannot start {threads} threads: {e}"));
+    }
+    for name in &names {
+        match run(name, quick) {
+            Ok((med, min, n)) => println!(
+                "{name:20} threads {threads}  median {med:10.4} ms  min {min:10.4} ms  n={n}"
+            ),
+            Err(e) => fail(&format!("{name}: {e}")),
+        }
+    }
+}
+
+fn fail(msg: &str) -> ! {
+    eprintln!("steps: {msg}");
+    std::process::exit(2)
+}
