@@ -110,7 +110,7 @@ impl Default for FlowRunConfig {
             synthetic: false,
             synthetic_clouds: 2_000,
             points: crate::data::digits::DEFAULT_POINTS,
-            epochs: 150,
+            epochs: 40,
             batch: 32,
             lr: 2e-3,
             min_lr: 1e-5,

@@ -186,8 +186,9 @@ unsafe fn zip_avx2<F: Fn(f32, f32) -> f32>(a: &[f32], b: &[f32], out: &mut [f32]
 }
 
 /// General broadcast: walks the output in row-major order; the innermost
-/// dimension is a tight loop whose operand strides are 0 or 1.
-fn zip_strided<F: Fn(f32, f32) -> f32>(
+/// dimension is a tight loop whose operand strides are 0 or 1. Large outputs
+/// are split into runs of whole rows across rayon threads.
+fn zip_strided<F: Fn(f32, f32) -> f32 + Sync>(
     a: &[f32],
     sta: &Shape,
     b: &[f32],
@@ -196,12 +197,102 @@ fn zip_strided<F: Fn(f32, f32) -> f32>(
     so: &Shape,
     f: &F,
 ) {
+    let inner = so.dim(so.rank() - 1);
+    #[cfg(feature = "std")]
+    if simd::worth_parallel(out.len() * 4) && out.len() > inner {
+        use rayon::prelude::*;
+        let rows = (1usize << 14).div_ceil(inner).max(1);
+        out.par_chunks_mut(rows * inner)
+            .enumerate()
+            .for_each(|(i, o)| zip_strided_rows(a, sta, b, stb, o, so, i * rows, f));
+        return;
+    }
+    zip_strided_rows(a, sta, b, stb, out, so, 0, f)
+}
+
+/// [`zip_strided`] on the output rows from `first` on, with the widest
+/// vector unit the CPU has.
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn zip_strided_rows<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    sta: &Shape,
+    b: &[f32],
+    stb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+    first: usize,
+    f: &F,
+) {
+    match simd::active() {
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: `active()` only reports a level the CPU supports.
+        Isa::Avx512 => unsafe { strided_avx512(a, sta, b, stb, out, so, first, f) },
+        #[cfg(all(feature = "std", target_arch = "x86_64"))]
+        // SAFETY: as above.
+        Isa::Avx2Fma => unsafe { strided_avx2(a, sta, b, stb, out, so, first, f) },
+        _ => strided_plain(a, sta, b, stb, out, so, first, f),
+    }
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx512f")]
+unsafe fn strided_avx512<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    sta: &Shape,
+    b: &[f32],
+    stb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+    first: usize,
+    f: &F,
+) {
+    strided_plain(a, sta, b, stb, out, so, first, f)
+}
+
+#[cfg(all(feature = "std", target_arch = "x86_64"))]
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn strided_avx2<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    sta: &Shape,
+    b: &[f32],
+    stb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+    first: usize,
+    f: &F,
+) {
+    strided_plain(a, sta, b, stb, out, so, first, f)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn strided_plain<F: Fn(f32, f32) -> f32>(
+    a: &[f32],
+    sta: &Shape,
+    b: &[f32],
+    stb: &Shape,
+    out: &mut [f32],
+    so: &Shape,
+    first: usize,
+    f: &F,
+) {
     let rank = so.rank();
     let dims = so.as_slice();
     let inner = dims[rank - 1];
     let (ia, ib) = (sta.dim(rank - 1), stb.dim(rank - 1));
+    // The multi-index of row `first` over the outer dimensions.
     let mut idx = [0usize; crate::MAX_RANK];
     let (mut oa, mut ob) = (0usize, 0usize);
+    let mut r = first;
+    for d in (0..rank - 1).rev() {
+        idx[d] = r % dims[d];
+        r /= dims[d];
+        oa += idx[d] * sta.dim(d);
+        ob += idx[d] * stb.dim(d);
+    }
     for row in out.chunks_mut(inner) {
         match (ia, ib) {
             (1, 1) => zip_plain(&a[oa..oa + inner], &b[ob..ob + inner], row, f),
@@ -315,6 +406,26 @@ mod tests {
             &sh(&[2, 3, 2]),
         );
         assert_eq!(o, [1., 2., 11., 12., 21., 22., 3., 4., 13., 14., 23., 24.]);
+    }
+
+    #[test]
+    fn strided_rows_start_anywhere() {
+        use alloc::{vec, vec::Vec};
+        // a [3, 1, 4], b [2, 4] -> [3, 2, 4]; every suffix of rows computed on
+        // its own (as a thread's share is) matches the whole.
+        let a: Vec<f32> = (0..12).map(|v| v as f32).collect();
+        let b: Vec<f32> = (0..8).map(|v| 100.0 * v as f32).collect();
+        let (sa, sb, so) = (sh(&[3, 1, 4]), sh(&[2, 4]), sh(&[3, 2, 4]));
+        let (sta, stb) = (sa.broadcast_strides(&so), sb.broadcast_strides(&so));
+        let mut whole = [0.0; 24];
+        zip_strided_rows(&a, &sta, &b, &stb, &mut whole, &so, 0, &|x, y| x + y);
+        assert_eq!(whole[5], 1.0 + 500.0);
+        assert_eq!(whole[23], 11.0 + 700.0);
+        for first in 1..6 {
+            let mut part = vec![0.0; 24 - 4 * first];
+            zip_strided_rows(&a, &sta, &b, &stb, &mut part, &so, first, &|x, y| x + y);
+            assert_eq!(part[..], whole[4 * first..], "from row {first}");
+        }
     }
 
     #[test]
