@@ -172,6 +172,11 @@ pub struct EvalReport {
     /// with that test cloud's own mean and covariance. A model that draws
     /// digits must score well below it.
     pub gaussian_blob_chamfer: f64,
+    /// A second yardstick: the mean Chamfer distance of each test cloud to
+    /// the next test cloud, another real drawing of the same digit. A
+    /// reconstruction below it keeps what sets its own drawing apart.
+    #[serde(default)]
+    pub other_cloud_chamfer: f64,
     /// Seconds spent sampling (encoder and ODE integration).
     pub sampling_seconds: f64,
     /// Seconds spent on nearest neighbours (all Chamfer distances).
@@ -194,8 +199,8 @@ impl fmt::Display for EvalReport {
         }
         write!(
             f,
-            "; a Gaussian blob scores {:.4}",
-            self.gaussian_blob_chamfer
+            "; a Gaussian blob scores {:.4}, another test cloud {:.4}",
+            self.gaussian_blob_chamfer, self.other_cloud_chamfer
         )?;
         write!(
             f,
@@ -249,6 +254,15 @@ pub fn gaussian_blobs(clouds: &Tensor, seed: u64) -> Result<Tensor> {
     Ok(Tensor::from_vec(out, clouds.dims())?)
 }
 
+/// The clouds of `[B, N, 2]` rotated by one: cloud `i` becomes cloud
+/// `i + 1` (the last the first).
+fn next_clouds(clouds: &Tensor) -> Result<Tensor> {
+    let per = clouds.numel() / clouds.dims()[0].max(1);
+    let d = clouds.data();
+    let rotated = [&d[per..], &d[..per]].concat();
+    Ok(Tensor::from_vec(rotated, clouds.dims())?)
+}
+
 /// Scores `model` on all of `test`.
 pub fn evaluate(model: &FlowModel, cfg: &FlowRunConfig, test: &Tensor) -> Result<EvalReport> {
     let seed = derive_seed(cfg.seed, "eval");
@@ -267,6 +281,7 @@ pub fn evaluate(model: &FlowModel, cfg: &FlowRunConfig, test: &Tensor) -> Result
     let t1 = Instant::now();
     let rc = chamfer_batch(&recon, test)?;
     let blob = chamfer_batch(&gaussian_blobs(test, seed)?, test)?;
+    let other = chamfer_batch(&next_clouds(test)?, test)?;
     let gen = generated
         .as_ref()
         .map(|g| nearest_chamfer(g, test))
@@ -280,6 +295,7 @@ pub fn evaluate(model: &FlowModel, cfg: &FlowRunConfig, test: &Tensor) -> Result
         recon_chamfer_median: median(&rc),
         generation_chamfer: gen.as_deref().map(mean),
         gaussian_blob_chamfer: mean(&blob),
+        other_cloud_chamfer: mean(&other),
         sampling_seconds,
         chamfer_seconds: t1.elapsed().as_secs_f64(),
         step: None,

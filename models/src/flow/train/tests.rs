@@ -42,6 +42,7 @@ fn a_run_writes_its_folder_and_its_checkpoint_reloads() {
     assert_eq!(s.clouds, (36, 4));
     assert!(s.eval.recon_chamfer.is_finite() && s.eval.recon_chamfer > 0.0);
     assert!(s.eval.gaussian_blob_chamfer > 0.0);
+    assert!(s.eval.other_cloud_chamfer > 0.0);
     // The evaluation of the saved checkpoint is the run's own (seeded).
     let again = evaluate_checkpoint(&run.last()).unwrap();
     assert_eq!(again.recon_chamfer, s.eval.recon_chamfer);
