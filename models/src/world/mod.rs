@@ -2,6 +2,8 @@
 //! with [`MdnRnn`], the memory model of Ha & Schmidhuber's World Models
 //! (the anchors' `mdnrnn_step` model).
 
+pub mod env;
+pub mod episodes;
 pub mod mdn_rnn;
 
 pub use mdn_rnn::{MdnRnn, MdnRnnConfig, MdnRnnOutput};
