@@ -13,7 +13,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferrograd_benches::anchors::{
-    FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
+    ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
     TransformerStep, Workload,
 };
 use std::hint::black_box;
@@ -46,6 +46,7 @@ fn workloads(c: &mut Criterion) {
     bench_one::<MafStep>(c);
     bench_one::<MdnStep>(c);
     bench_one::<FlowmatchStep>(c);
+    bench_one::<ConvvaeStep>(c);
 }
 
 criterion_group! {

@@ -10,12 +10,12 @@
 //! With no names, every workload runs. `--quick` times about 0.5 s per row.
 
 use ferrograd_benches::anchors::{
-    AnchorError, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
-    TransformerStep, Workload,
+    AnchorError, ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep,
+    MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 use std::time::Instant;
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 9] = [
     "maml_step",
     "maml_fo_step",
     "gradpen_step",
@@ -24,6 +24,7 @@ const NAMES: [&str; 8] = [
     "maf_step",
     "mdn_step",
     "flowmatch_step",
+    "convvae_step",
 ];
 
 /// Median and minimum milliseconds per step, and the number of steps timed.
@@ -59,7 +60,8 @@ fn run(name: &str, quick: bool) -> Result<(f64, f64, usize), AnchorError> {
         "mdnrnn_step" => time::<MdnRnnStep>(quick),
         "maf_step" => time::<MafStep>(quick),
         "mdn_step" => time::<MdnStep>(quick),
-        _ => time::<FlowmatchStep>(quick),
+        "flowmatch_step" => time::<FlowmatchStep>(quick),
+        _ => time::<ConvvaeStep>(quick),
     }
 }
 

@@ -23,10 +23,11 @@
 //! | [`MafStep`] | [`Maf`] 5 MADE blocks, 2×64 ReLU, x ∈ ℝ², f ∈ ℝ¹ | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`MdnStep`] | [`Mdn`] f → 64 tanh → 64 tanh → 30, K = 5 full covariance | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`FlowmatchStep`] | `FlowModel`: PointNet encoder, 3 AdaLN blocks of 128, on 32 MNIST fours × 500 points | flow-matching MSE | Adam 1e-3, clip 1.0 |
+//! | [`ConvvaeStep`] | World Models `ConvVae` (64×64, z = 32) on 32 frames | summed squared error + max(KL, 16) | Adam 1e-3 |
 //!
-//! `flowmatch_step` is this project's own workload, not one of the anchors:
-//! its PyTorch reference is `benches/reference/flowmatch_step.py`, written
-//! in the anchors' conventions.
+//! `flowmatch_step` and `convvae_step` are this project's own workloads, not the anchors':
+//! their PyTorch references are in `benches/reference/`, written in the
+//! anchors' conventions.
 //!
 //! Every model reports its parameters under the PyTorch state-dict names of
 //! the anchors (`net.0.weight`, `lin.0.bias`, `enc.layers.1.self_attn.in_proj_weight`,
@@ -54,7 +55,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod convvae;
 mod flowmatch;
+pub use convvae::{hashed_uniform, ConvvaeStep};
 pub use flowmatch::FlowmatchStep;
 
 // ---------------------------------------------------------------------------

@@ -5,5 +5,6 @@
 pub mod env;
 pub mod episodes;
 pub mod mdn_rnn;
+pub mod vae;
 
 pub use mdn_rnn::{MdnRnn, MdnRnnConfig, MdnRnnOutput};
