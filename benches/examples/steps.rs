@@ -11,16 +11,17 @@
 
 use ferrograd_benches::anchors::{
     AnchorError, ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep,
-    MdnRnnStep, MdnStep, TransformerStep, Workload,
+    MdnRnnPerdimStep, MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 use std::time::Instant;
 
-const NAMES: [&str; 9] = [
+const NAMES: [&str; 10] = [
     "maml_step",
     "maml_fo_step",
     "gradpen_step",
     "transformer_step",
     "mdnrnn_step",
+    "mdnrnn_perdim_step",
     "maf_step",
     "mdn_step",
     "flowmatch_step",
@@ -58,6 +59,7 @@ fn run(name: &str, quick: bool) -> Result<(f64, f64, usize), AnchorError> {
         "gradpen_step" => time::<GradpenStep>(quick),
         "transformer_step" => time::<TransformerStep>(quick),
         "mdnrnn_step" => time::<MdnRnnStep>(quick),
+        "mdnrnn_perdim_step" => time::<MdnRnnPerdimStep>(quick),
         "maf_step" => time::<MafStep>(quick),
         "mdn_step" => time::<MdnStep>(quick),
         "flowmatch_step" => time::<FlowmatchStep>(quick),
