@@ -336,10 +336,11 @@ mod tests {
             o.log_sigmas.value().clone(),
             zn.value().clone(),
         );
-        let at = |t: &Tensor, k: usize, j: usize| t.data()[((1 * 4 + 2) * 2 + k) * 3 + j] as f64;
+        // Row (b, t) = (1, 2) of [2, 4, ...] is row 6.
+        let at = |t: &Tensor, k: usize, j: usize| t.data()[(6 * 2 + k) * 3 + j] as f64;
         let mut want = 0.0;
         for j in 0..3 {
-            let zj = z.data()[(1 * 4 + 2) * 3 + j] as f64;
+            let zj = z.data()[6 * 3 + j] as f64;
             let norm: f64 = (0..2).map(|k| at(&l, k, j).exp()).sum();
             let p: f64 = (0..2)
                 .map(|k| {
@@ -351,7 +352,7 @@ mod tests {
                 .sum();
             want -= p.ln();
         }
-        let got = nll.value().data()[1 * 4 + 2] as f64;
+        let got = nll.value().data()[6] as f64;
         assert!((got - want).abs() < 1e-4, "{got} vs {want}");
     }
 
