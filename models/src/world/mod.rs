@@ -2,6 +2,7 @@
 //! with [`MdnRnn`], the memory model of Ha & Schmidhuber's World Models
 //! (the anchors' `mdnrnn_step` model).
 
+pub mod dream;
 pub mod env;
 pub mod episodes;
 pub mod mdn_rnn;
