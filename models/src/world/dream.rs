@@ -476,7 +476,7 @@ mod tests {
                 &m,
                 &z,
                 None,
-                &[s.clone()],
+                std::slice::from_ref(s),
                 0.0,
                 &mut StdRng::seed_from_u64(0),
             )
