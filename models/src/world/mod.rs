@@ -3,6 +3,7 @@
 //! (the anchors' `mdnrnn_step` model).
 
 pub mod dream;
+pub mod config;
 pub mod env;
 pub mod episodes;
 pub mod mdn_rnn;
