@@ -1,0 +1,306 @@
+//! Training and evaluation of the dual encoder on the shared run harness
+//! ([`crate::run`]).
+//!
+//! Each step renders a fresh batch of scenes of distinct seen combinations
+//! (from a seed derived from the step, so a resumed run repeats an
+//! uninterrupted one) with one caption each, and takes one Adam step on
+//! the symmetric InfoNCE loss. Every `valid_every` steps the mean of
+//! image→text and text→image top-1 retrieval on the validation scenes
+//! (`valid_top1`) picks the best checkpoint; at the end the best
+//! checkpoint is scored on the two test sets into `eval.json` and drawn
+//! into `retrieval.png`. The vocabulary is stored in every checkpoint.
+
+use super::config::ClipRunConfig;
+use super::eval::{caption_table, embed_images, embed_texts, evaluate, retrieval, EvalReport};
+use super::model::DualEncoder;
+use super::plots::{pick, retrieval_png};
+use super::scenes::{all_captions, combinations, Attributes, SceneSet, Split, SIDE};
+use super::vocab::Vocab;
+use crate::run::{
+    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
+    RunState, Schedule, SchedulerTiming, TrainTask, META_FAMILY, META_RUN_STATE,
+};
+use ferrograd_autograd::Var;
+use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::optim::{Adam, AdamConfig};
+use ferrograd_nn::schedule::CosineAnnealing;
+use ferrograd_nn::train::{derive_seed, derive_seed_index};
+use ferrograd_nn::{Error, Module, Result};
+use ferrograd_tensor::Tensor;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// The family name in the checkpoints of `decision clip train`.
+pub const FAMILY: &str = "decision-clip";
+/// Checkpoint metadata key of the vocabulary (a JSON list of tokens).
+pub const META_VOCAB: &str = "vocab";
+/// Scenes shown in `retrieval.png`.
+const SHOWN: usize = 8;
+
+/// The vocabulary of every caption the generator writes for the seen
+/// combinations.
+pub fn training_vocab() -> Vocab {
+    let caps: Vec<String> = combinations(Split::Seen)
+        .iter()
+        .flat_map(all_captions)
+        .collect();
+    Vocab::build(caps.iter().map(String::as_str))
+}
+
+/// The fixed scene sets of a run, all drawn from the run's seed.
+pub struct ClipData {
+    /// Validation scenes (seen combinations).
+    pub valid: SceneSet,
+    /// Test scenes of the seen combinations (new drawings).
+    pub test_seen: SceneSet,
+    /// Test scenes of the held-out combinations.
+    pub test_held_out: SceneSet,
+}
+
+/// The scene sets of `cfg`.
+pub fn data(cfg: &ClipRunConfig) -> ClipData {
+    let seen = combinations(Split::Seen);
+    let held = combinations(Split::HeldOut);
+    ClipData {
+        valid: SceneSet::sample(
+            &seen,
+            cfg.valid_scenes,
+            derive_seed(cfg.seed, "valid"),
+            false,
+        ),
+        test_seen: SceneSet::sample(&seen, cfg.test_scenes, derive_seed(cfg.seed, "test"), false),
+        test_held_out: SceneSet::sample(
+            &held,
+            cfg.test_scenes,
+            derive_seed(cfg.seed, "test-held-out"),
+            false,
+        ),
+    }
+}
+
+/// The training batch of `step`: `batch` scenes of distinct seen
+/// combinations, as `[B, 3, 32, 32]` pixels and captions.
+pub fn batch(cfg: &ClipRunConfig, seen: &[Attributes], step: u64) -> Result<(Tensor, Vec<String>)> {
+    let seed = derive_seed_index(derive_seed(cfg.seed, "batches"), step);
+    let set = SceneSet::sample(seen, cfg.batch, seed, true);
+    let px = Tensor::from_vec(set.pixels(0..set.len()), &[set.len(), 3, SIDE, SIDE])?;
+    Ok((px, set.captions))
+}
+
+/// A trained model with its vocabulary and configuration.
+pub struct Loaded {
+    /// The run's configuration.
+    pub config: ClipRunConfig,
+    /// The vocabulary the text encoder reads.
+    pub vocab: Vocab,
+    /// The model.
+    pub model: DualEncoder,
+    /// The checkpoint file's contents.
+    pub checkpoint: Checkpoint,
+}
+
+/// Loads a `decision clip train` checkpoint; a file of another family,
+/// without a vocabulary, or with tensors that do not fit the recorded
+/// configuration is an error naming the file.
+pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
+    let path = path.as_ref();
+    let bad = |problem: String| Error::Format {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let (checkpoint, config): (Checkpoint, ClipRunConfig) = family_checkpoint(path, FAMILY)?;
+    config
+        .validate()
+        .map_err(|e| bad(format!("bad configuration: {e}")))?;
+    let tokens: Vec<String> = checkpoint
+        .json(META_VOCAB)
+        .map_err(|e| bad(format!("its vocabulary does not parse: {e}")))?
+        .ok_or_else(|| {
+            bad(format!(
+                "metadata '{META_VOCAB}' (the vocabulary) is missing"
+            ))
+        })?;
+    let vocab = Vocab::from_tokens(tokens).map_err(|e| bad(e.to_string()))?;
+    let model = DualEncoder::new(&config.model(vocab.len()), 0)?;
+    checkpoint
+        .load_into(&model)
+        .map_err(|e| bad(format!("the tensors do not fit the recorded model: {e}")))?;
+    Ok(Loaded {
+        config,
+        vocab,
+        model,
+        checkpoint,
+    })
+}
+
+/// The metadata of a `decision-clip` checkpoint.
+pub fn metadata(cfg: &ClipRunConfig, vocab: &Vocab) -> Result<BTreeMap<String, String>> {
+    let mut ckpt = Checkpoint::new();
+    ckpt.set_json(META_FAMILY, FAMILY)?;
+    ckpt.set_json(META_CONFIG, cfg)?;
+    ckpt.set_json(META_VOCAB, vocab.tokens())?;
+    Ok(ckpt.metadata)
+}
+
+/// Draws `retrieval.png`: the first held-out test scenes with their top-3
+/// captions.
+pub fn draw(path: &Path, model: &DualEncoder, vocab: &Vocab, set: &SceneSet) -> Result<()> {
+    let n = SHOWN.min(set.len());
+    let head = SceneSet {
+        scenes: set.scenes[..n].to_vec(),
+        captions: set.captions[..n].to_vec(),
+    };
+    let img = embed_images(model, &head)?;
+    let table = caption_table(model, vocab)?;
+    retrieval_png(
+        path,
+        "held-out scenes and the model's top-3 of all 300 captions (green: right)",
+        &pick(&head, &img, &table, n),
+    )
+}
+
+/// [`evaluate`] of a checkpoint on its run's test sets.
+pub fn evaluate_checkpoint(path: &Path) -> Result<(EvalReport, Loaded)> {
+    let l = load(path)?;
+    let d = data(&l.config);
+    let mut r = evaluate(&l.model, &l.vocab, &d.test_seen, &d.test_held_out)?;
+    if let Some(s) = l.checkpoint.json::<RunState>(META_RUN_STATE)? {
+        r.step = Some(s.step);
+        r.train_seconds = Some(s.train_seconds);
+    }
+    Ok((r, l))
+}
+
+/// The training task.
+struct ClipTask<'a> {
+    model: &'a DualEncoder,
+    cfg: &'a ClipRunConfig,
+    vocab: &'a Vocab,
+    seen: Vec<Attributes>,
+    valid: &'a SceneSet,
+}
+
+impl TrainTask for ClipTask<'_> {
+    fn module(&self) -> &dyn Module {
+        self.model
+    }
+
+    fn loss(&mut self, step: u64) -> Result<Var> {
+        let (px, caps) = batch(self.cfg, &self.seen, step)?;
+        let refs: Vec<&str> = caps.iter().map(String::as_str).collect();
+        let enc = self.vocab.encode(&refs, self.cfg.max_tokens)?;
+        self.model.loss(&Var::constant(px), &enc)
+    }
+
+    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
+        let img = embed_images(self.model, self.valid)?;
+        let txt = embed_texts(self.model, self.vocab, &self.valid.captions)?;
+        let r = retrieval(&img, &txt, &self.valid.attributes());
+        Ok(vec![
+            (
+                "valid_top1".into(),
+                0.5 * (r.image_to_text_top1 + r.text_to_image_top1),
+            ),
+            ("valid_i2t_top1".into(), r.image_to_text_top1),
+            ("valid_t2i_top1".into(), r.text_to_image_top1),
+            (
+                "temperature".into(),
+                self.model.temperature()?.item()? as f64,
+            ),
+        ])
+    }
+
+    fn metadata(&self) -> Result<BTreeMap<String, String>> {
+        metadata(self.cfg, self.vocab)
+    }
+}
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct TrainSummary {
+    /// The evaluation of the best checkpoint (written to `eval.json`).
+    pub eval: EvalReport,
+    /// The driver's summary.
+    pub fit: FitSummary,
+}
+
+/// Trains with `cfg` into `run` (or continues it with `resume`), then
+/// evaluates the best checkpoint on the test sets and draws
+/// `retrieval.png` (unless `no_plot`).
+pub fn train(
+    cfg: &ClipRunConfig,
+    run: &RunDir,
+    resume: bool,
+    no_plot: bool,
+    reporter: &mut dyn Reporter,
+) -> Result<TrainSummary> {
+    cfg.validate()?;
+    reporter.report(Event::Phase(
+        "drawing the validation and test scenes".into(),
+    ));
+    let d = data(cfg);
+    let vocab = training_vocab();
+    if !resume {
+        run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
+    }
+    let model = DualEncoder::new(&cfg.model(vocab.len()), derive_seed(cfg.seed, "init"))?;
+    let mut opt = Adam::new(
+        model.params(),
+        AdamConfig {
+            lr: cfg.lr,
+            ..AdamConfig::default()
+        },
+    )?;
+    let mut cosine = CosineAnnealing::new(cfg.lr, cfg.steps, cfg.min_lr)?;
+    let settings = LoopSettings {
+        valid_every: cfg.valid_every,
+        monitor: Some(Monitor {
+            metric: "valid_top1".into(),
+            goal: Goal::Maximize,
+        }),
+        max_nonfinite: cfg.max_nonfinite,
+        clip_grad_norm: (cfg.clip > 0.0).then_some(cfg.clip),
+        ..LoopSettings::steps(cfg.steps, cfg.log_every)
+    };
+    let mut task = ClipTask {
+        model: &model,
+        cfg,
+        vocab: &vocab,
+        seen: combinations(Split::Seen),
+        valid: &d.valid,
+    };
+    let sched = Schedule {
+        scheduler: &mut cosine,
+        timing: SchedulerTiming::EveryStep,
+    };
+    let fit = fit(
+        &mut task,
+        &mut opt,
+        Some(sched),
+        &settings,
+        run,
+        resume,
+        cfg.seed,
+        reporter,
+    )?;
+    reporter.report(Event::Phase(
+        "evaluating the best checkpoint on the test scenes".into(),
+    ));
+    let (mut eval, best) = evaluate_checkpoint(&run.best())?;
+    eval.train_seconds = Some(fit.state.train_seconds);
+    run.write_json(crate::run::dir::EVAL_FILE, &eval)?;
+    if !no_plot {
+        reporter.report(Event::Phase("drawing retrieval.png".into()));
+        draw(
+            &run.file("retrieval.png"),
+            &best.model,
+            &best.vocab,
+            &d.test_held_out,
+        )?;
+    }
+    Ok(TrainSummary { eval, fit })
+}
+
+#[cfg(test)]
+#[path = "train_tests.rs"]
+mod tests;

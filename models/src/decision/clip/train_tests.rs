@@ -1,0 +1,48 @@
+use super::*;
+use crate::run::{OpenMode, Silent};
+
+#[test]
+fn batches_repeat_by_step_and_hold_distinct_seen_combinations() {
+    let cfg = ClipRunConfig {
+        batch: 16,
+        ..ClipRunConfig::default()
+    };
+    let seen = combinations(Split::Seen);
+    let (a, ca) = batch(&cfg, &seen, 3).unwrap();
+    let (b, cb) = batch(&cfg, &seen, 3).unwrap();
+    let (c, _) = batch(&cfg, &seen, 4).unwrap();
+    assert_eq!(a.dims(), &[16, 3, 32, 32]);
+    assert_eq!((a.data(), &ca), (b.data(), &cb));
+    assert_ne!(a.data(), c.data());
+    let v = training_vocab();
+    // Held-out captions use only words of the training vocabulary.
+    for h in combinations(Split::HeldOut) {
+        for cap in all_captions(&h) {
+            assert!(v.ids(&cap).iter().all(|&i| i > 1), "{cap}");
+        }
+    }
+}
+
+#[test]
+fn a_short_run_beats_chance_retrieval_and_reloads() {
+    let dir = std::env::temp_dir().join(format!("ferrograd-clip-train-{}", std::process::id()));
+    let run = RunDir::open(&dir, OpenMode::Overwrite).unwrap();
+    let mut cfg = ClipRunConfig::default();
+    ClipRunConfig::test_preset(&mut cfg);
+    cfg.steps = 150;
+    cfg.valid_every = 50;
+    let s = train(&cfg, &run, false, false, &mut Silent).unwrap();
+    let e = &s.eval;
+    // Seen combinations: far above chance in both directions.
+    assert!(e.seen.image_to_text_top1 > 4.0 * e.seen.chance_top1, "{e}");
+    assert!(e.seen.text_to_image_top5 > 3.0 * e.seen.chance_top5, "{e}");
+    // The held-out pairs are at least better than chance for colour or shape.
+    let z = &e.zero_shot_held_out;
+    assert!(z.size > 0.6 && z.position > 0.3, "{e}");
+    assert!(run.file("retrieval.png").is_file());
+    // The checkpoint carries its vocabulary and reloads to the same scores.
+    let (again, l) = evaluate_checkpoint(&run.best()).unwrap();
+    assert_eq!(l.vocab, training_vocab());
+    assert_eq!(again.seen, e.seen);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
