@@ -83,6 +83,23 @@ fn train_and_evaluate_a_small_run() {
     assert_eq!(saved["held_out"], v["held_out"]);
     assert_eq!(saved["zero_shot_seen"], v["zero_shot_seen"]);
 
+    // A longer run continues from the last checkpoint.
+    let o = run(
+        &[
+            "decision", "clip", "train", "--quiet", "--resume", "r", "--steps", "80",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("resuming"), "{}", text(&o.stdout));
+    fails_with(
+        &[
+            "decision", "clip", "train", "--quiet", "--resume", "r", "--lr", "0.1",
+        ],
+        &dir,
+        "--lr cannot change",
+    );
+
     // An earlier run is not overwritten without --overwrite.
     fails_with(
         &[

@@ -83,12 +83,12 @@ pub struct ClipRunConfig {
 }
 
 impl Default for ClipRunConfig {
-    /// 1,200 steps of batch 128, Adam 2e-3 cosine to 1e-5, convolutions
+    /// 800 steps of batch 128, Adam 2e-3 cosine to 1e-5, convolutions
     /// 16,32,64, a 2-layer Transformer of width 64 with 4 heads, a shared
     /// space of 64 dimensions, τ from 0.07.
     fn default() -> Self {
         ClipRunConfig {
-            steps: 1_200,
+            steps: 800,
             batch: 128,
             lr: 2e-3,
             min_lr: 1e-5,

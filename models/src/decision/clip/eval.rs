@@ -63,11 +63,15 @@ pub fn chance_at_k(n: usize, m: usize, k: usize) -> f64 {
     1.0 - miss
 }
 
-/// Retrieval within one set of scenes and their captions.
+/// Retrieval within a gallery of scenes and their captions: each query
+/// image ranks every caption of the gallery, each query caption every
+/// image.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Retrieval {
-    /// Scenes (and captions) in the set.
-    pub scenes: usize,
+    /// Query scenes (each asked as an image and as a caption).
+    pub queries: usize,
+    /// Scenes (and captions) in the gallery, the queries among them.
+    pub gallery: usize,
     /// Image → text: the top caption describes the image's combination.
     pub image_to_text_top1: f64,
     /// Image → text: one of the top 5 captions does.
@@ -83,19 +87,21 @@ pub struct Retrieval {
 }
 
 /// [`Retrieval`] of images `img` against texts `txt` (row `i` of each
-/// belongs to scene `i`, whose combination is `attrs[i]`).
-pub fn retrieval(img: &[Vec<f32>], txt: &[Vec<f32>], attrs: &[Attributes]) -> Retrieval {
+/// belongs to scene `i`, whose combination is `attrs[i]`), asking the
+/// scenes `queries`.
+pub fn retrieval(
+    img: &[Vec<f32>],
+    txt: &[Vec<f32>],
+    attrs: &[Attributes],
+    queries: &[usize],
+) -> Retrieval {
     let n = img.len();
-    let sims: Vec<Vec<f32>> = img
-        .iter()
-        .map(|a| txt.iter().map(|b| dot(a, b)).collect())
-        .collect();
     let (mut i1, mut i5, mut t1, mut t5, mut c1, mut c5) = (0, 0, 0, 0, 0.0, 0.0);
-    for q in 0..n {
+    for &q in queries {
         let hit = |j: &usize| attrs[*j] == attrs[q];
-        let row = top_k(&sims[q], 5);
-        let col: Vec<f32> = (0..n).map(|i| sims[i][q]).collect();
-        let col = top_k(&col, 5);
+        let row: Vec<f32> = txt.iter().map(|b| dot(&img[q], b)).collect();
+        let col: Vec<f32> = img.iter().map(|a| dot(a, &txt[q])).collect();
+        let (row, col) = (top_k(&row, 5), top_k(&col, 5));
         i1 += hit(&row[0]) as usize;
         i5 += row.iter().any(hit) as usize;
         t1 += hit(&col[0]) as usize;
@@ -104,15 +110,17 @@ pub fn retrieval(img: &[Vec<f32>], txt: &[Vec<f32>], attrs: &[Attributes]) -> Re
         c1 += chance_at_k(n, m, 1);
         c5 += chance_at_k(n, m, 5);
     }
-    let f = |c: usize| c as f64 / n.max(1) as f64;
+    let q = queries.len().max(1) as f64;
+    let f = |c: usize| c as f64 / q;
     Retrieval {
-        scenes: n,
+        queries: queries.len(),
+        gallery: n,
         image_to_text_top1: f(i1),
         image_to_text_top5: f(i5),
         text_to_image_top1: f(t1),
         text_to_image_top5: f(t5),
-        chance_top1: c1 / n.max(1) as f64,
-        chance_top5: c5 / n.max(1) as f64,
+        chance_top1: c1 / q,
+        chance_top5: c5 / q,
     }
 }
 
@@ -174,7 +182,9 @@ pub fn zero_shot(img: &[Vec<f32>], attrs: &[Attributes], table: &[Vec<f32>]) -> 
 pub struct EvalReport {
     /// Retrieval among new scenes of the combinations seen in training.
     pub seen: Retrieval,
-    /// Retrieval among scenes of the held-out colour×shape pairs.
+    /// Retrieval of the held-out scenes in a gallery of the held-out and
+    /// the seen test scenes together (so a red triangle competes with red
+    /// circles and green triangles).
     pub held_out: Retrieval,
     /// Zero-shot attribute accuracy on the held-out scenes.
     pub zero_shot_held_out: ZeroShot,
@@ -196,14 +206,16 @@ impl fmt::Display for Retrieval {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "image→text top-1 {} top-5 {}, text→image top-1 {} top-5 {} (chance {} / {}, {} scenes)",
+            "image→text top-1 {} top-5 {}, text→image top-1 {} top-5 {} (chance {} / {}; {} queries \
+             in a gallery of {})",
             pct(self.image_to_text_top1),
             pct(self.image_to_text_top5),
             pct(self.text_to_image_top1),
             pct(self.text_to_image_top5),
             pct(self.chance_top1),
             pct(self.chance_top5),
-            self.scenes
+            self.queries,
+            self.gallery
         )
     }
 }
@@ -245,17 +257,19 @@ pub fn evaluate(
     held_out: &SceneSet,
 ) -> Result<EvalReport> {
     let table = caption_table(model, vocab)?;
-    let score = |set: &SceneSet| -> Result<(Retrieval, ZeroShot)> {
-        let img = embed_images(model, set)?;
-        let txt = embed_texts(model, vocab, &set.captions)?;
-        let attrs = set.attributes();
-        Ok((
-            retrieval(&img, &txt, &attrs),
-            zero_shot(&img, &attrs, &table),
-        ))
-    };
-    let (s, zs) = score(seen)?;
-    let (h, zh) = score(held_out)?;
+    let (si, hi) = (embed_images(model, seen)?, embed_images(model, held_out)?);
+    let st = embed_texts(model, vocab, &seen.captions)?;
+    let ht = embed_texts(model, vocab, &held_out.captions)?;
+    let (sa, ha) = (seen.attributes(), held_out.attributes());
+    let s = retrieval(&si, &st, &sa, &(0..si.len()).collect::<Vec<_>>());
+    let queries: Vec<usize> = (si.len()..si.len() + hi.len()).collect();
+    let h = retrieval(
+        &[si.clone(), hi.clone()].concat(),
+        &[st, ht].concat(),
+        &[sa.clone(), ha.clone()].concat(),
+        &queries,
+    );
+    let (zs, zh) = (zero_shot(&si, &sa, &table), zero_shot(&hi, &ha, &table));
     Ok(EvalReport {
         seen: s,
         held_out: h,
@@ -294,7 +308,8 @@ mod tests {
         let attrs = [a(0), a(0), a(1)];
         let img = vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.8, 0.6]];
         let txt = vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.0, 1.0]];
-        let r = retrieval(&img, &txt, &attrs);
+        let r = retrieval(&img, &txt, &attrs, &[0, 1, 2]);
+        assert_eq!((r.queries, r.gallery), (3, 3));
         // Image 2 retrieves text 0, of another combination: 2 of 3 right.
         assert!((r.image_to_text_top1 - 2.0 / 3.0).abs() < 1e-12);
         assert_eq!(r.image_to_text_top5, 1.0);
@@ -302,6 +317,10 @@ mod tests {
         assert_eq!(r.text_to_image_top1, 1.0);
         let c1 = (2.0 / 3.0 + 2.0 / 3.0 + 1.0 / 3.0) / 3.0;
         assert!((r.chance_top1 - c1).abs() < 1e-12);
+        // Only scene 2 asked: wrong one way, right the other.
+        let r = retrieval(&img, &txt, &attrs, &[2]);
+        assert_eq!((r.image_to_text_top1, r.text_to_image_top1), (0.0, 1.0));
+        assert!((r.chance_top1 - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(top_k(&[0.1, 0.5, 0.3], 2), [1, 2]);
     }
 }

@@ -195,7 +195,8 @@ impl TrainTask for ClipTask<'_> {
     fn validate(&mut self) -> Result<Vec<(String, f64)>> {
         let img = embed_images(self.model, self.valid)?;
         let txt = embed_texts(self.model, self.vocab, &self.valid.captions)?;
-        let r = retrieval(&img, &txt, &self.valid.attributes());
+        let all: Vec<usize> = (0..img.len()).collect();
+        let r = retrieval(&img, &txt, &self.valid.attributes(), &all);
         Ok(vec![
             (
                 "valid_top1".into(),

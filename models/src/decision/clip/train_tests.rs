@@ -14,6 +14,15 @@ fn batches_repeat_by_step_and_hold_distinct_seen_combinations() {
     assert_eq!(a.dims(), &[16, 3, 32, 32]);
     assert_eq!((a.data(), &ca), (b.data(), &cb));
     assert_ne!(a.data(), c.data());
+    // No training caption ever describes a held-out combination.
+    let held: std::collections::HashSet<String> = combinations(Split::HeldOut)
+        .iter()
+        .flat_map(all_captions)
+        .collect();
+    for step in 0..40 {
+        let (_, caps) = batch(&cfg, &seen, step).unwrap();
+        assert!(caps.iter().all(|c| !held.contains(c)), "step {step}");
+    }
     let v = training_vocab();
     // Held-out captions use only words of the training vocabulary.
     for h in combinations(Split::HeldOut) {
