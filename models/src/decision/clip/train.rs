@@ -99,6 +99,28 @@ pub struct Loaded {
     pub checkpoint: Checkpoint,
 }
 
+impl Loaded {
+    /// The cosine similarity of one image (`[3, 32, 32]` values in [0, 1],
+    /// channels first, as [`Scene::render`](super::scenes::Scene::render)
+    /// writes) to each of `texts`.
+    pub fn similarities(&self, pixels: &[f32], texts: &[String]) -> Result<Vec<f32>> {
+        if pixels.len() != 3 * SIDE * SIDE {
+            return Err(Error::Config(format!(
+                "dual encoder: an image must have 3×{SIDE}×{SIDE} = {} values, got {}",
+                3 * SIDE * SIDE,
+                pixels.len()
+            )));
+        }
+        let set = Tensor::from_vec(pixels.to_vec(), &[1, 3, SIDE, SIDE])?;
+        let e = ferrograd_autograd::no_grad(|| self.model.image.forward(&Var::constant(set)))?;
+        let img = &super::model::normalise_rows(e.value())[0];
+        Ok(embed_texts(&self.model, &self.vocab, texts)?
+            .iter()
+            .map(|t| t.iter().zip(img).map(|(a, b)| a * b).sum())
+            .collect())
+    }
+}
+
 /// Loads a `decision clip train` checkpoint; a file of another family,
 /// without a vocabulary, or with tensors that do not fit the recorded
 /// configuration is an error naming the file.

@@ -1,3 +1,4 @@
+use super::super::scenes::{canonical_caption, Attribute};
 use super::*;
 use crate::run::{OpenMode, Silent};
 
@@ -53,5 +54,20 @@ fn a_short_run_beats_chance_retrieval_and_reloads() {
     let (again, l) = evaluate_checkpoint(&run.best()).unwrap();
     assert_eq!(l.vocab, training_vocab());
     assert_eq!(again.seen, e.seen);
+    // Scoring one image: its own caption beats one of another size and
+    // position, for most scenes of the test set.
+    let d = data(&cfg);
+    let mut right = 0;
+    for s in &d.test_seen.scenes[..40] {
+        let a = s.attributes;
+        let other = a
+            .with(Attribute::Size, 1 - a.size)
+            .with(Attribute::Position, (a.position + 1) % 5);
+        let texts = [canonical_caption(&a), canonical_caption(&other)];
+        let sims = l.similarities(&s.render(), &texts).unwrap();
+        right += (sims[0] > sims[1]) as usize;
+    }
+    assert!(right >= 30, "{right} of 40");
+    assert!(l.similarities(&[0.0; 10], &[]).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }
