@@ -75,6 +75,7 @@ fn train_and_evaluate_a_small_run() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let top1 = v["held_out"]["image_to_text_top1"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&top1), "{v}");
+    assert_eq!(v["held_out"]["gallery"], 200, "{v}");
     assert!(v["zero_shot_held_out"]["shape"].as_f64().is_some(), "{v}");
     assert!(dir.join("p.png").is_file());
     // The same report as the run's eval.json (apart from the wall time).
@@ -161,5 +162,95 @@ fn bad_flags_and_files_are_errors_naming_them() {
         "novocab.safetensors",
         "metadata 'vocab' (the vocabulary) is missing",
     );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Writes `n` rendered scenes as 48×48 PNG files with their canonical
+/// captions into `dir/pairs.jsonl`.
+fn user_pairs(dir: &Path, n: usize) {
+    use ferrograd_models::decision::clip::scenes::{
+        all_combinations, canonical_caption, SceneSet, SIDE,
+    };
+    let set = SceneSet::sample(&all_combinations(), n, 5, true);
+    let mut lines = String::new();
+    for (i, s) in set.scenes.iter().enumerate() {
+        let px = s.render();
+        let plane = SIDE * SIDE;
+        let img = image::RgbImage::from_fn(48, 48, |x, y| {
+            let (x, y) = ((x as usize * SIDE) / 48, (y as usize * SIDE) / 48);
+            let c = |ch: usize| (px[ch * plane + y * SIDE + x] * 255.0) as u8;
+            image::Rgb([c(0), c(1), c(2)])
+        });
+        std::fs::create_dir_all(dir.join("img")).unwrap();
+        img.save(dir.join(format!("img/{i}.png"))).unwrap();
+        lines.push_str(&format!(
+            "{{\"image\": \"img/{i}.png\", \"caption\": \"{}\"}}\n",
+            canonical_caption(&s.attributes)
+        ));
+    }
+    std::fs::write(dir.join("pairs.jsonl"), lines).unwrap();
+}
+
+#[test]
+fn train_and_evaluate_on_user_pairs() {
+    let dir = tmp("user");
+    user_pairs(&dir, 60);
+    let o = run(
+        &[
+            "decision",
+            "clip",
+            "train",
+            "--test",
+            "--quiet",
+            "--pairs",
+            "pairs.jsonl",
+            "--out",
+            "u",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(
+        out.contains("retrieval, test pairs of pairs.jsonl"),
+        "{out}"
+    );
+    assert!(!out.contains("zero-shot"), "{out}");
+    assert!(dir.join("u/retrieval.png").is_file());
+    let o = run(
+        &[
+            "decision",
+            "clip",
+            "eval",
+            "--checkpoint",
+            "u/checkpoints/best.safetensors",
+            "--json",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["test"]["gallery"], 6, "{v}");
+    assert!(v["held_out"].is_null(), "{v}");
+
+    // Too large a batch for 48 training pairs, and a line naming a missing image.
+    let train = |extra: &[&str], needle: &str| {
+        let mut args = vec![
+            "decision", "clip", "train", "--test", "--quiet", "--out", "x",
+        ];
+        args.extend_from_slice(extra);
+        fails_with(&args, &dir, needle);
+    };
+    train(
+        &["--pairs", "pairs.jsonl", "--batch", "100"],
+        "--batch must be at most the 48 training pairs",
+    );
+    std::fs::write(
+        dir.join("bad.jsonl"),
+        "{\"image\": \"img/0.png\", \"caption\": \"a\"}\n{\"image\": \"img/none.png\", \"caption\": \"b\"}\n",
+    )
+    .unwrap();
+    train(&["--pairs", "bad.jsonl"], "line 2: image 'img/none.png'");
+    train(&["--pairs", "missing.jsonl"], "missing.jsonl");
     std::fs::remove_dir_all(&dir).unwrap();
 }

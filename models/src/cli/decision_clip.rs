@@ -50,10 +50,9 @@ pub fn run(action: ClipAction, m: &ArgMatches, out: &mut Output) -> Result<()> {
     match action {
         ClipAction::Train(a) => train_cmd(*a, m, out),
         ClipAction::Eval(a) => {
-            let (r, l) = clip::evaluate_checkpoint(&a.checkpoint)?;
+            let (r, l, d) = clip::evaluate_checkpoint(&a.checkpoint)?;
             if let Some(png) = &a.png {
-                let d = clip::train::data(&l.config);
-                clip::train::draw(png, &l.model, &l.vocab, &d.test_held_out)?;
+                clip::train::draw(png, &l.model, &l.vocab, &d)?;
                 note(format!("wrote {}", png.display()));
             }
             if a.json {
@@ -77,8 +76,9 @@ fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         |_| PathBuf::from("runs/decision-clip"),
     )?;
     out.line(format!(
-        "{} the dual encoder on rendered scenes: {} steps of batch {} → {}",
+        "{} the dual encoder on {}: {} steps of batch {} → {}",
         if resume { "resuming" } else { "training" },
+        cfg.data_name(),
         cfg.steps,
         cfg.batch,
         run.root().display()

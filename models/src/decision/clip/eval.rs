@@ -6,6 +6,7 @@
 //! the query's, and the chance level is computed exactly for that rule.
 
 use super::model::{normalise_rows, DualEncoder};
+use super::pairs::Pairs;
 use super::scenes::{all_combinations, canonical_caption, Attribute, Attributes, SceneSet, SIDE};
 use super::vocab::Vocab;
 use ferrograd_autograd::{no_grad, Var};
@@ -17,12 +18,12 @@ use std::fmt;
 /// Images or texts per forward pass when embedding in bulk.
 const CHUNK: usize = 256;
 
-/// Unit-norm image embeddings of every scene of `set`.
-pub fn embed_images(model: &DualEncoder, set: &SceneSet) -> Result<Vec<Vec<f32>>> {
+/// Unit-norm image embeddings of every image of `set`.
+pub fn embed_images(model: &DualEncoder, set: &Pairs) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(set.len());
     for start in (0..set.len()).step_by(CHUNK) {
         let end = (start + CHUNK).min(set.len());
-        let px = Tensor::from_vec(set.pixels(start..end), &[end - start, 3, SIDE, SIDE])?;
+        let px = Tensor::from_vec(set.flat_pixels(start..end), &[end - start, 3, SIDE, SIDE])?;
         let e = no_grad(|| model.image.forward(&Var::constant(px)))?;
         out.extend(normalise_rows(e.value()));
     }
@@ -87,14 +88,15 @@ pub struct Retrieval {
 }
 
 /// [`Retrieval`] of images `img` against texts `txt` (row `i` of each
-/// belongs to scene `i`, whose combination is `attrs[i]`), asking the
-/// scenes `queries`.
+/// belongs to pair `i`, whose match key is `keys[i]`), asking the pairs
+/// `queries`.
 pub fn retrieval(
     img: &[Vec<f32>],
     txt: &[Vec<f32>],
-    attrs: &[Attributes],
+    keys: &[usize],
     queries: &[usize],
 ) -> Retrieval {
+    let attrs = keys;
     let n = img.len();
     let (mut i1, mut i5, mut t1, mut t5, mut c1, mut c5) = (0, 0, 0, 0, 0.0, 0.0);
     for &q in queries {
@@ -180,16 +182,20 @@ pub fn zero_shot(img: &[Vec<f32>], attrs: &[Attributes], table: &[Vec<f32>]) -> 
 /// The evaluation of a model on its run's test sets.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// Retrieval among new scenes of the combinations seen in training.
-    pub seen: Retrieval,
-    /// Retrieval of the held-out scenes in a gallery of the held-out and
-    /// the seen test scenes together (so a red triangle competes with red
-    /// circles and green triangles).
-    pub held_out: Retrieval,
-    /// Zero-shot attribute accuracy on the held-out scenes.
-    pub zero_shot_held_out: ZeroShot,
-    /// Zero-shot attribute accuracy on the seen-combination test scenes.
-    pub zero_shot_seen: ZeroShot,
+    /// The data: `built-in scenes` or the user's pairs file.
+    pub data: String,
+    /// Retrieval among the test pairs: new scenes of the combinations seen
+    /// in training, or the user's test pairs.
+    pub test: Retrieval,
+    /// Built-in scenes: retrieval of the held-out scenes in a gallery of
+    /// the held-out and the seen test scenes together (so a red triangle
+    /// competes with red circles and green triangles).
+    pub held_out: Option<Retrieval>,
+    /// Built-in scenes: zero-shot attribute accuracy on the held-out scenes.
+    pub zero_shot_held_out: Option<ZeroShot>,
+    /// Built-in scenes: zero-shot attribute accuracy on the seen-combination
+    /// test scenes.
+    pub zero_shot_seen: Option<ZeroShot>,
     /// The learned temperature τ.
     pub temperature: f64,
     /// Optimizer steps of the evaluated checkpoint, if recorded.
@@ -237,19 +243,53 @@ impl fmt::Display for ZeroShot {
 
 impl fmt::Display for EvalReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "retrieval, seen combinations: {}", self.seen)?;
-        writeln!(f, "retrieval, held-out combinations: {}", self.held_out)?;
-        writeln!(
-            f,
-            "zero-shot, held-out combinations: {}",
-            self.zero_shot_held_out
-        )?;
-        writeln!(f, "zero-shot, seen combinations: {}", self.zero_shot_seen)?;
+        match &self.held_out {
+            Some(h) => {
+                writeln!(f, "retrieval, seen combinations: {}", self.test)?;
+                writeln!(f, "retrieval, held-out combinations: {h}")?;
+            }
+            None => writeln!(f, "retrieval, test pairs of {}: {}", self.data, self.test)?,
+        }
+        if let Some(z) = &self.zero_shot_held_out {
+            writeln!(f, "zero-shot, held-out combinations: {z}")?;
+        }
+        if let Some(z) = &self.zero_shot_seen {
+            writeln!(f, "zero-shot, seen combinations: {z}")?;
+        }
         write!(f, "learned temperature {:.4}", self.temperature)
     }
 }
 
-/// Scores `model` on the two test sets.
+/// Retrieval within `test`.
+pub fn evaluate_pairs(model: &DualEncoder, vocab: &Vocab, test: &Pairs) -> Result<Retrieval> {
+    let img = embed_images(model, test)?;
+    let txt = embed_texts(model, vocab, &test.captions)?;
+    let all: Vec<usize> = (0..img.len()).collect();
+    Ok(retrieval(&img, &txt, &test.keys, &all))
+}
+
+/// Scores `model` on the user's test pairs.
+pub fn evaluate_user(
+    model: &DualEncoder,
+    vocab: &Vocab,
+    data: &str,
+    test: &Pairs,
+) -> Result<EvalReport> {
+    Ok(EvalReport {
+        data: data.to_string(),
+        test: evaluate_pairs(model, vocab, test)?,
+        held_out: None,
+        zero_shot_held_out: None,
+        zero_shot_seen: None,
+        temperature: model.temperature()?.item()? as f64,
+        step: None,
+        train_seconds: None,
+    })
+}
+
+/// Scores `model` on the built-in test sets: retrieval among the seen
+/// scenes, retrieval of the held-out scenes among both, and zero-shot
+/// attribute accuracy on each.
 pub fn evaluate(
     model: &DualEncoder,
     vocab: &Vocab,
@@ -257,24 +297,26 @@ pub fn evaluate(
     held_out: &SceneSet,
 ) -> Result<EvalReport> {
     let table = caption_table(model, vocab)?;
-    let (si, hi) = (embed_images(model, seen)?, embed_images(model, held_out)?);
-    let st = embed_texts(model, vocab, &seen.captions)?;
-    let ht = embed_texts(model, vocab, &held_out.captions)?;
-    let (sa, ha) = (seen.attributes(), held_out.attributes());
-    let s = retrieval(&si, &st, &sa, &(0..si.len()).collect::<Vec<_>>());
+    let (sp, hp) = (Pairs::from_scenes(seen), Pairs::from_scenes(held_out));
+    let (si, hi) = (embed_images(model, &sp)?, embed_images(model, &hp)?);
+    let st = embed_texts(model, vocab, &sp.captions)?;
+    let ht = embed_texts(model, vocab, &hp.captions)?;
+    let s = retrieval(&si, &st, &sp.keys, &(0..si.len()).collect::<Vec<_>>());
     let queries: Vec<usize> = (si.len()..si.len() + hi.len()).collect();
     let h = retrieval(
         &[si.clone(), hi.clone()].concat(),
         &[st, ht].concat(),
-        &[sa.clone(), ha.clone()].concat(),
+        &[sp.keys.clone(), hp.keys.clone()].concat(),
         &queries,
     );
-    let (zs, zh) = (zero_shot(&si, &sa, &table), zero_shot(&hi, &ha, &table));
+    let zs = zero_shot(&si, &seen.attributes(), &table);
+    let zh = zero_shot(&hi, &held_out.attributes(), &table);
     Ok(EvalReport {
-        seen: s,
-        held_out: h,
-        zero_shot_held_out: zh,
-        zero_shot_seen: zs,
+        data: "built-in scenes".into(),
+        test: s,
+        held_out: Some(h),
+        zero_shot_held_out: Some(zh),
+        zero_shot_seen: Some(zs),
         temperature: model.temperature()?.item()? as f64,
         step: None,
         train_seconds: None,
@@ -305,7 +347,7 @@ mod tests {
     #[test]
     fn retrieval_counts_matching_combinations() {
         // Scenes 0 and 1 share a combination; image 2 looks like text 0.
-        let attrs = [a(0), a(0), a(1)];
+        let attrs = [a(0).index(), a(0).index(), a(1).index()];
         let img = vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.8, 0.6]];
         let txt = vec![vec![1.0, 0.0], vec![0.9, 0.1], vec![0.0, 1.0]];
         let r = retrieval(&img, &txt, &attrs, &[0, 1, 2]);

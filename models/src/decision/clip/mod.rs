@@ -9,6 +9,7 @@
 pub mod config;
 pub mod eval;
 pub mod model;
+pub mod pairs;
 pub mod plots;
 pub mod scenes;
 pub mod train;

@@ -1,28 +1,37 @@
-//! `retrieval.png`: a few test scenes, enlarged, each beside the three
-//! canonical captions (of all 300 combinations) that the model ranks
-//! highest, green when the caption describes the scene and red otherwise.
+//! `retrieval.png`: a few test images, enlarged, each beside the three
+//! captions that the model ranks highest (for built-in scenes, of the
+//! canonical captions of all 300 combinations), green when the caption
+//! describes the image and red otherwise.
 
+use super::pairs::Pairs;
 use super::scenes::{all_combinations, canonical_caption, Attributes, SceneSet, SIDE};
 use crate::plot::{plot_error, write_png};
 use ferrograd_nn::Result;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// One scene of the picture with its ranked captions.
+/// One image of the picture with its ranked captions.
 pub struct Shown {
-    /// The scene's `[3, 32, 32]` pixels.
+    /// The image's `[3, 32, 32]` pixels.
     pub pixels: Vec<f32>,
-    /// What the scene shows.
-    pub truth: Attributes,
-    /// The top captions: combination and cosine similarity, best first.
-    pub top: Vec<(Attributes, f32)>,
+    /// What the image shows.
+    pub truth: String,
+    /// The top captions: text, cosine similarity and whether it is right,
+    /// best first.
+    pub top: Vec<(String, f32, bool)>,
 }
 
-/// The `shown` scenes from `set` with the top 3 of `table` (unit-norm
-/// canonical-caption embeddings in [`Attributes::index`] order) for each
-/// image embedding of `img`.
-pub fn pick(set: &SceneSet, img: &[Vec<f32>], table: &[Vec<f32>], shown: usize) -> Vec<Shown> {
-    let combos = all_combinations();
+/// The first `shown` images of `set` (embedded as `img`), each with the
+/// top 3 of `candidates` (unit-norm caption embeddings `table`, match
+/// keys `keys`).
+pub fn pick(
+    set: &Pairs,
+    img: &[Vec<f32>],
+    candidates: &[String],
+    table: &[Vec<f32>],
+    keys: &[usize],
+    shown: usize,
+) -> Vec<Shown> {
     (0..shown.min(set.len()))
         .map(|i| {
             let scores: Vec<f32> = table
@@ -31,15 +40,34 @@ pub fn pick(set: &SceneSet, img: &[Vec<f32>], table: &[Vec<f32>], shown: usize) 
                 .collect();
             let top = super::eval::top_k(&scores, 3)
                 .into_iter()
-                .map(|j| (combos[j], scores[j]))
+                .map(|j| (candidates[j].clone(), scores[j], keys[j] == set.keys[i]))
                 .collect();
             Shown {
-                pixels: set.scenes[i].render(),
-                truth: set.scenes[i].attributes,
+                pixels: set.pixels[i].clone(),
+                truth: set.captions[i].clone(),
                 top,
             }
         })
         .collect()
+}
+
+/// [`pick`] for built-in scenes: the candidates are the canonical captions
+/// of all 300 combinations (`table` in [`Attributes::index`] order), and
+/// each scene is named by its attributes.
+pub fn pick_scenes(
+    set: &SceneSet,
+    img: &[Vec<f32>],
+    table: &[Vec<f32>],
+    shown: usize,
+) -> Vec<Shown> {
+    let combos = all_combinations();
+    let texts: Vec<String> = combos.iter().map(canonical_caption).collect();
+    let keys: Vec<usize> = combos.iter().map(Attributes::index).collect();
+    let mut v = pick(&Pairs::from_scenes(set), img, &texts, table, &keys, shown);
+    for (s, scene) in v.iter_mut().zip(&set.scenes) {
+        s.truth = scene.attributes.describe();
+    }
+    v
 }
 
 const SCALE: i32 = 3;
@@ -76,12 +104,12 @@ pub fn retrieval_png(path: &Path, title: &str, shown: &[Shown]) -> Result<()> {
                 }
             }
             let tx = x0 + SIDE as i32 * SCALE + 12;
-            let truth = format!("shows: {}", s.truth.describe());
+            let truth = format!("shows: {}", s.truth);
             root.draw(&Text::new(truth, (tx, y0), ("sans-serif", 15).into_font()))
                 .map_err(err)?;
-            for (r, (a, sim)) in s.top.iter().enumerate() {
-                let colour = if *a == s.truth { RIGHT } else { WRONG };
-                let line = format!("{}. {} ({sim:.2})", r + 1, canonical_caption(a));
+            for (r, (caption, sim, right)) in s.top.iter().enumerate() {
+                let colour = if *right { RIGHT } else { WRONG };
+                let line = format!("{}. {caption} ({sim:.2})", r + 1);
                 let font = ("sans-serif", 14).into_font().color(&colour);
                 root.draw(&Text::new(line, (tx, y0 + 22 + 20 * r as i32), font))
                     .map_err(err)?;

@@ -11,11 +11,15 @@
 //! into `retrieval.png`. The vocabulary is stored in every checkpoint.
 
 use super::config::ClipRunConfig;
-use super::eval::{caption_table, embed_images, embed_texts, evaluate, retrieval, EvalReport};
+use super::eval::{
+    caption_table, embed_images, embed_texts, evaluate, evaluate_user, retrieval, EvalReport,
+};
 use super::model::DualEncoder;
-use super::plots::{pick, retrieval_png};
+use super::pairs::{read_pairs, Pairs};
+use super::plots::{pick, pick_scenes, retrieval_png};
 use super::scenes::{all_captions, combinations, Attributes, SceneSet, Split, SIDE};
 use super::vocab::Vocab;
+use crate::data::split_indices;
 use crate::run::{
     family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
     RunState, Schedule, SchedulerTiming, TrainTask, META_FAMILY, META_RUN_STATE,
@@ -47,44 +51,109 @@ pub fn training_vocab() -> Vocab {
     Vocab::build(caps.iter().map(String::as_str))
 }
 
-/// The fixed scene sets of a run, all drawn from the run's seed.
-pub struct ClipData {
-    /// Validation scenes (seen combinations).
-    pub valid: SceneSet,
-    /// Test scenes of the seen combinations (new drawings).
-    pub test_seen: SceneSet,
-    /// Test scenes of the held-out combinations.
-    pub test_held_out: SceneSet,
+/// The built-in test scenes of a run.
+pub struct TestScenes {
+    /// New scenes of the seen combinations.
+    pub seen: SceneSet,
+    /// Scenes of the held-out combinations.
+    pub held_out: SceneSet,
 }
 
-/// The scene sets of `cfg`.
-pub fn data(cfg: &ClipRunConfig) -> ClipData {
+/// The fixed data of a run: drawn from the run's seed (built-in scenes) or
+/// read and split (the user's pairs).
+pub struct ClipData {
+    /// The user's training pairs (none for built-in scenes, whose training
+    /// batches are rendered step by step).
+    pub train: Option<Pairs>,
+    /// Validation pairs: they pick the best checkpoint.
+    pub valid: Pairs,
+    /// Test pairs: the seen-combination test scenes or the user's test
+    /// pairs.
+    pub test: Pairs,
+    /// The built-in test scenes (for zero-shot scores and the picture).
+    pub scenes: Option<TestScenes>,
+}
+
+/// The data of `cfg`.
+pub fn data(cfg: &ClipRunConfig) -> Result<ClipData> {
+    if let Some(path) = &cfg.pairs {
+        let all = read_pairs(path, 10)?;
+        let (train, valid, test) =
+            split_indices(all.len(), 0.1, 0.1, derive_seed(cfg.seed, "split"))?;
+        if cfg.batch > train.len() {
+            return Err(Error::Config(format!(
+                "decision clip train: --batch must be at most the {} training pairs of {}, got {}",
+                train.len(),
+                path.display(),
+                cfg.batch
+            )));
+        }
+        return Ok(ClipData {
+            train: Some(all.select(&train)),
+            valid: all.select(&valid),
+            test: all.select(&test),
+            scenes: None,
+        });
+    }
     let seen = combinations(Split::Seen);
     let held = combinations(Split::HeldOut);
-    ClipData {
-        valid: SceneSet::sample(
-            &seen,
-            cfg.valid_scenes,
-            derive_seed(cfg.seed, "valid"),
-            false,
-        ),
-        test_seen: SceneSet::sample(&seen, cfg.test_scenes, derive_seed(cfg.seed, "test"), false),
-        test_held_out: SceneSet::sample(
+    let valid = SceneSet::sample(
+        &seen,
+        cfg.valid_scenes,
+        derive_seed(cfg.seed, "valid"),
+        false,
+    );
+    let scenes = TestScenes {
+        seen: SceneSet::sample(&seen, cfg.test_scenes, derive_seed(cfg.seed, "test"), false),
+        held_out: SceneSet::sample(
             &held,
             cfg.test_scenes,
             derive_seed(cfg.seed, "test-held-out"),
             false,
         ),
+    };
+    Ok(ClipData {
+        train: None,
+        valid: Pairs::from_scenes(&valid),
+        test: Pairs::from_scenes(&scenes.seen),
+        scenes: Some(scenes),
+    })
+}
+
+/// The vocabulary of a run: every word the generator writes for the seen
+/// combinations, or of the user's training captions.
+pub fn vocab_of(data: &ClipData) -> Vocab {
+    match &data.train {
+        Some(t) => Vocab::build(t.captions.iter().map(String::as_str)),
+        None => training_vocab(),
     }
 }
 
-/// The training batch of `step`: `batch` scenes of distinct seen
-/// combinations, as `[B, 3, 32, 32]` pixels and captions.
-pub fn batch(cfg: &ClipRunConfig, seen: &[Attributes], step: u64) -> Result<(Tensor, Vec<String>)> {
+/// The training batch of `step` as `[B, 3, 32, 32]` pixels and captions:
+/// `batch` scenes of distinct seen combinations, or `batch` distinct pairs
+/// of `user` drawn at random.
+pub fn batch(
+    cfg: &ClipRunConfig,
+    seen: &[Attributes],
+    user: Option<&Pairs>,
+    step: u64,
+) -> Result<(Tensor, Vec<String>)> {
     let seed = derive_seed_index(derive_seed(cfg.seed, "batches"), step);
-    let set = SceneSet::sample(seen, cfg.batch, seed, true);
-    let px = Tensor::from_vec(set.pixels(0..set.len()), &[set.len(), 3, SIDE, SIDE])?;
-    Ok((px, set.captions))
+    let (px, caps) = match user {
+        Some(p) => {
+            let mut rng = ferrograd_nn::init::rng(seed);
+            let rows =
+                rand::seq::index::sample(&mut rng, p.len(), cfg.batch.min(p.len())).into_vec();
+            let b = p.select(&rows);
+            (b.flat_pixels(0..b.len()), b.captions)
+        }
+        None => {
+            let set = SceneSet::sample(seen, cfg.batch, seed, true);
+            (set.pixels(0..set.len()), set.captions)
+        }
+    };
+    let n = caps.len();
+    Ok((Tensor::from_vec(px, &[n, 3, SIDE, SIDE])?, caps))
 }
 
 /// A trained model with its vocabulary and configuration.
@@ -165,32 +234,59 @@ pub fn metadata(cfg: &ClipRunConfig, vocab: &Vocab) -> Result<BTreeMap<String, S
 }
 
 /// Draws `retrieval.png`: the first held-out test scenes with their top-3
-/// captions.
-pub fn draw(path: &Path, model: &DualEncoder, vocab: &Vocab, set: &SceneSet) -> Result<()> {
-    let n = SHOWN.min(set.len());
-    let head = SceneSet {
-        scenes: set.scenes[..n].to_vec(),
-        captions: set.captions[..n].to_vec(),
+/// of the 300 canonical captions, or the first user test pairs with their
+/// top-3 of the test captions.
+pub fn draw(path: &Path, model: &DualEncoder, vocab: &Vocab, data: &ClipData) -> Result<()> {
+    let shown = match &data.scenes {
+        Some(s) => {
+            let n = SHOWN.min(s.held_out.len());
+            let head = SceneSet {
+                scenes: s.held_out.scenes[..n].to_vec(),
+                captions: s.held_out.captions[..n].to_vec(),
+            };
+            let img = embed_images(model, &Pairs::from_scenes(&head))?;
+            pick_scenes(&head, &img, &caption_table(model, vocab)?, n)
+        }
+        None => {
+            let t = &data.test;
+            let img = embed_images(model, t)?;
+            let table = embed_texts(model, vocab, &t.captions)?;
+            pick(t, &img, &t.captions, &table, &t.keys, SHOWN)
+        }
     };
-    let img = embed_images(model, &head)?;
-    let table = caption_table(model, vocab)?;
-    retrieval_png(
-        path,
-        "held-out scenes and the model's top-3 of all 300 captions (green: right)",
-        &pick(&head, &img, &table, n),
-    )
+    let title = match &data.scenes {
+        Some(_) => {
+            "held-out scenes and the model's top-3 of all 300 captions (green: right)".into()
+        }
+        None => "test images and the model's top-3 of the test captions (green: right)".to_string(),
+    };
+    retrieval_png(path, &title, &shown)
 }
 
-/// [`evaluate`] of a checkpoint on its run's test sets.
-pub fn evaluate_checkpoint(path: &Path) -> Result<(EvalReport, Loaded)> {
+/// Scores `model` on `data`'s test sets.
+pub fn evaluate_data(
+    model: &DualEncoder,
+    vocab: &Vocab,
+    cfg: &ClipRunConfig,
+    data: &ClipData,
+) -> Result<EvalReport> {
+    match &data.scenes {
+        Some(s) => evaluate(model, vocab, &s.seen, &s.held_out),
+        None => evaluate_user(model, vocab, &cfg.data_name(), &data.test),
+    }
+}
+
+/// [`evaluate`] of a checkpoint on its run's test sets (the user's pairs
+/// file is read again from the recorded path).
+pub fn evaluate_checkpoint(path: &Path) -> Result<(EvalReport, Loaded, ClipData)> {
     let l = load(path)?;
-    let d = data(&l.config);
-    let mut r = evaluate(&l.model, &l.vocab, &d.test_seen, &d.test_held_out)?;
+    let d = data(&l.config)?;
+    let mut r = evaluate_data(&l.model, &l.vocab, &l.config, &d)?;
     if let Some(s) = l.checkpoint.json::<RunState>(META_RUN_STATE)? {
         r.step = Some(s.step);
         r.train_seconds = Some(s.train_seconds);
     }
-    Ok((r, l))
+    Ok((r, l, d))
 }
 
 /// The training task.
@@ -199,7 +295,8 @@ struct ClipTask<'a> {
     cfg: &'a ClipRunConfig,
     vocab: &'a Vocab,
     seen: Vec<Attributes>,
-    valid: &'a SceneSet,
+    user: Option<&'a Pairs>,
+    valid: &'a Pairs,
 }
 
 impl TrainTask for ClipTask<'_> {
@@ -208,7 +305,7 @@ impl TrainTask for ClipTask<'_> {
     }
 
     fn loss(&mut self, step: u64) -> Result<Var> {
-        let (px, caps) = batch(self.cfg, &self.seen, step)?;
+        let (px, caps) = batch(self.cfg, &self.seen, self.user, step)?;
         let refs: Vec<&str> = caps.iter().map(String::as_str).collect();
         let enc = self.vocab.encode(&refs, self.cfg.max_tokens)?;
         self.model.loss(&Var::constant(px), &enc)
@@ -218,7 +315,7 @@ impl TrainTask for ClipTask<'_> {
         let img = embed_images(self.model, self.valid)?;
         let txt = embed_texts(self.model, self.vocab, &self.valid.captions)?;
         let all: Vec<usize> = (0..img.len()).collect();
-        let r = retrieval(&img, &txt, &self.valid.attributes(), &all);
+        let r = retrieval(&img, &txt, &self.valid.keys, &all);
         Ok(vec![
             (
                 "valid_top1".into(),
@@ -258,11 +355,12 @@ pub fn train(
     reporter: &mut dyn Reporter,
 ) -> Result<TrainSummary> {
     cfg.validate()?;
-    reporter.report(Event::Phase(
-        "drawing the validation and test scenes".into(),
-    ));
-    let d = data(cfg);
-    let vocab = training_vocab();
+    reporter.report(Event::Phase(format!(
+        "preparing the validation and test pairs ({})",
+        cfg.data_name()
+    )));
+    let d = data(cfg)?;
+    let vocab = vocab_of(&d);
     if !resume {
         run.write_json(crate::run::dir::CONFIG_FILE, cfg)?;
     }
@@ -290,6 +388,7 @@ pub fn train(
         cfg,
         vocab: &vocab,
         seen: combinations(Split::Seen),
+        user: d.train.as_ref(),
         valid: &d.valid,
     };
     let sched = Schedule {
@@ -309,17 +408,12 @@ pub fn train(
     reporter.report(Event::Phase(
         "evaluating the best checkpoint on the test scenes".into(),
     ));
-    let (mut eval, best) = evaluate_checkpoint(&run.best())?;
+    let (mut eval, best, _) = evaluate_checkpoint(&run.best())?;
     eval.train_seconds = Some(fit.state.train_seconds);
     run.write_json(crate::run::dir::EVAL_FILE, &eval)?;
     if !no_plot {
         reporter.report(Event::Phase("drawing retrieval.png".into()));
-        draw(
-            &run.file("retrieval.png"),
-            &best.model,
-            &best.vocab,
-            &d.test_held_out,
-        )?;
+        draw(&run.file("retrieval.png"), &best.model, &best.vocab, &d)?;
     }
     Ok(TrainSummary { eval, fit })
 }
