@@ -5,3 +5,5 @@
 pub mod token_classifier;
 
 pub use token_classifier::{TokenClassifier, TokenClassifierConfig};
+
+pub mod clip;
