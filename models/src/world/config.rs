@@ -171,7 +171,10 @@ impl WorldConfig {
         if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
             return Err(c.fail(
                 "test_fraction",
-                format!("must be strictly between 0 and 1, got {}", self.test_fraction),
+                format!(
+                    "must be strictly between 0 and 1, got {}",
+                    self.test_fraction
+                ),
             ));
         }
         for (f, v) in [("clip", self.clip), ("temperature", self.temperature)] {
