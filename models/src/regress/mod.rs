@@ -23,3 +23,5 @@ pub mod model;
 pub use config::RegressConfig;
 pub use loss::{Objective, ReconKind};
 pub use model::{load, NetSpec, RegressionNet};
+pub mod plots;
+pub mod train;
