@@ -125,6 +125,24 @@ fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         ))?;
     }
     let e = &s.eval;
+    if e.skipped_failed > 0 {
+        out.line(format!(
+            "{} unsuccessful rollouts skipped (--include-failed uses them)",
+            e.skipped_failed
+        ))?;
+    }
+    if e.valid_is_train {
+        out.line(format!(
+            "train_split 1: trained and validated on all {} rows; the validation loss and \
+             RMSE are the training fit, not a held-out score",
+            e.train_rows
+        ))?;
+    } else {
+        out.line(format!(
+            "trained on {} rows, validated on {} held-out rows",
+            e.train_rows, e.valid_rows
+        ))?;
+    }
     out.line(format!(
         "trained in {:.1} s{}",
         s.fit.state.train_seconds,

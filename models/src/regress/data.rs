@@ -227,16 +227,31 @@ pub fn is_hdf5(path: &Path) -> bool {
 }
 
 /// The rows of one CSV file with a header: columns `in_lbl`, then
-/// `out_lbl`.
-pub fn read_csv(path: &Path, in_lbl: &[String], out_lbl: &[String]) -> Result<Samples> {
+/// `out_lbl`. A `success` column, if there is one, drops the rows where it
+/// is 0 unless `include_failed` (as the HDF5 attribute does).
+pub fn read_csv(
+    path: &Path,
+    in_lbl: &[String],
+    out_lbl: &[String],
+    include_failed: bool,
+) -> Result<Samples> {
     let table = Table::read(path)?;
-    Ok(Samples {
+    let all = Samples {
         in_names: in_lbl.to_vec(),
         out_names: out_lbl.to_vec(),
         x: table.columns(in_lbl)?,
         y: table.columns(out_lbl)?,
         skipped_failed: 0,
-    })
+    };
+    let has_success = table.names().iter().any(|n| n == "success");
+    if include_failed || !has_success || in_lbl.iter().chain(out_lbl).any(|n| n == "success") {
+        return Ok(all);
+    }
+    let ok = table.columns(&["success"])?;
+    let keep: Vec<usize> = (0..all.len()).filter(|&i| ok.data()[i] != 0.0).collect();
+    let mut s = all.rows(&keep)?;
+    s.skipped_failed = all.len() - keep.len();
+    Ok(s)
 }
 
 fn read_one(cfg: &RegressConfig, path: &Path) -> Result<Samples> {
@@ -262,7 +277,7 @@ fn read_one(cfg: &RegressConfig, path: &Path) -> Result<Samples> {
             })
         }
     } else {
-        read_csv(path, &cfg.in_lbl.0, &cfg.out_lbl.0)
+        read_csv(path, &cfg.in_lbl.0, &cfg.out_lbl.0, cfg.include_failed)
     }
 }
 
