@@ -174,6 +174,22 @@ fn reference_yaml_trains_predicts_and_resumes() {
         assert!((1.5..7.0).contains(&v), "{v}");
     }
 
+    // Export for the embedded runtime: a residual MLP blob in user units.
+    let out = ok(
+        &[
+            "export",
+            "--checkpoint",
+            "r/checkpoints/best.safetensors",
+            "--out",
+            "exp",
+        ],
+        &dir,
+    );
+    assert!(out.contains("resmlp"), "{out}");
+    for f in ["resmlp.bin", "resmlp.rs", "resmlp.h"] {
+        assert!(dir.join("exp").join(f).is_file(), "{f} missing");
+    }
+
     // Resume to 50 epochs: the same log as an uninterrupted 50-epoch run.
     ok(
         &[

@@ -56,8 +56,8 @@ pub enum Command {
         #[command(subcommand)]
         action: regress::RegressAction,
     },
-    /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
-    /// a Rust source file and a C header.
+    /// Export a MAF, MDN, MLP or regression checkpoint for the embedded
+    /// runtime: a blob, a Rust source file and a C header.
     Export(export::ExportArgs),
 }
 

@@ -25,3 +25,6 @@ pub use loss::{Objective, ReconKind};
 pub use model::{load, NetSpec, RegressionNet};
 pub mod plots;
 pub mod train;
+
+#[cfg(test)]
+mod export_tests;
