@@ -274,6 +274,59 @@ fn csv_data_a_held_out_split_and_a_plain_mlp() {
 }
 
 #[test]
+fn a_constant_column_and_a_single_row_train_without_nan() {
+    let dir = tmp("constant");
+    std::fs::write(dir.join("c.csv"), "a,b,y\n1,5,2\n2,5,3\n3,5,4\n").unwrap();
+    std::fs::write(dir.join("one.csv"), "a,b,y\n1,5,2\n").unwrap();
+    for (file, out) in [("c.csv", "r1"), ("one.csv", "r2")] {
+        ok(
+            &[
+                "regress",
+                "train",
+                "--test",
+                "--quiet",
+                "--no-plot",
+                "--data",
+                file,
+                "--in-lbl",
+                "a,b",
+                "--out-lbl",
+                "y",
+                "--out",
+                out,
+            ],
+            &dir,
+        );
+        let eval: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(dir.join(out).join("eval.json")).unwrap(),
+        )
+        .unwrap();
+        let rmse = eval["valid_rmse"].as_f64().unwrap();
+        assert!(rmse.is_finite(), "{file}: {eval}");
+        let o = run(
+            &[
+                "regress",
+                "predict",
+                "--checkpoint",
+                &format!("{out}/checkpoints/best.safetensors"),
+                "--input",
+                file,
+            ],
+            &dir,
+        );
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        let pred = text(&o.stdout);
+        assert!(
+            pred.lines()
+                .skip(1)
+                .all(|l| l.parse::<f64>().is_ok_and(f64::is_finite)),
+            "{pred}"
+        );
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
 fn the_built_in_data_knows_its_truth() {
     let dir = tmp("builtin");
     let out = ok(
