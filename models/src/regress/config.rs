@@ -98,7 +98,7 @@ fn d() -> RegressConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct RegressConfig {
     // --- data ---
-    /// Rollout files (.h5, concatenated) or one CSV file with a header;
+    /// Rollout files (.h5) or CSV files with a header, concatenated;
     /// none: built-in synthetic rollouts (see `regress make-data`).
     #[arg(long = "data", visible_alias = "data-path", value_name = "FILE", num_args = 1.., value_delimiter = ',')]
     #[serde(deserialize_with = "one_or_many")]
