@@ -364,6 +364,30 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// Files written by h5py and NumPy (`tests/data/make_h5py_rollouts.py`):
+    /// variable-length UTF-8 and fixed-length ASCII names, f64 and f32
+    /// states, NumPy bool and int8 success flags, a missing flag.
+    #[test]
+    fn files_written_by_h5py_read() {
+        let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        for (file, rows, skipped) in [("h5py_vlen.h5", 11, 1), ("h5py_fixed.h5", 7, 1)] {
+            let got = read_rollouts(
+                &data.join(file),
+                &s(&["gait_cadence", "gait_stride"]),
+                &s(&["cot_ma15"]),
+                &AttrMap::default(),
+                false,
+            )
+            .unwrap();
+            assert_eq!((got.len(), got.skipped_failed), (rows, skipped), "{file}");
+            for (x, y) in got.x.data().chunks_exact(2).zip(got.y.data()) {
+                let want = 3.0 + x[1] - x[0] / 2.0;
+                assert!((y - want).abs() < 1e-5, "{file}: {y} vs {want}");
+                assert!((1.2..2.4).contains(&x[0]) && (0.8..1.8).contains(&x[1]));
+            }
+        }
+    }
+
     #[test]
     fn errors_name_the_file_group_and_label() {
         let d = dir("errors");
