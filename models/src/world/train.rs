@@ -503,14 +503,14 @@ mod tests {
         WorldConfig::test_preset(&mut cfg);
         cfg.episodes_dir = Some(root.join("episodes"));
         collect(&root.join("episodes"), cfg.episodes, 0, cfg.noise).unwrap();
-        let vrun = RunDir::open(&root.join("vae"), OpenMode::Fresh).unwrap();
+        let vrun = RunDir::open(root.join("vae"), OpenMode::Fresh).unwrap();
         let s = train_vae(&cfg, &vrun, false, &mut Silent).unwrap();
         assert!(s.state.step > 0);
         let vae_path = vrun.file("checkpoints/best.safetensors");
         let (vae, _) = load_vae(&vae_path).unwrap();
         assert_eq!(vae.config.z_dim, cfg.z_dim);
         cfg.rnn_epochs = 8;
-        let rrun = RunDir::open(&root.join("rnn"), OpenMode::Fresh).unwrap();
+        let rrun = RunDir::open(root.join("rnn"), OpenMode::Fresh).unwrap();
         let r = train_rnn(&cfg, &vae_path, &rrun, false, &mut Silent).unwrap();
         assert!(r.test_nll < r.untrained_nll, "{r:?}");
         assert!(load_rnn(&vae_path).is_err(), "a VAE is not a memory model");
