@@ -11,6 +11,7 @@ mod maml;
 pub mod output;
 pub mod progress;
 mod regress;
+mod world;
 
 use crate::run::config::{read_saved, resolve_sections, resume_config};
 use crate::run::{OpenMode, RunArgs, RunDir};
@@ -56,6 +57,13 @@ pub enum Command {
         /// The model.
         #[command(subcommand)]
         model: DecisionModel,
+    },
+    /// World Models on the built-in Catch environment: collect, train the
+    /// VAE and the MDN-RNN, plan in the dream.
+    World {
+        /// What to do.
+        #[command(subcommand)]
+        action: world::WorldAction,
     },
     /// Regression surrogates of simulation rollouts (HDF5 or CSV).
     Regress {
@@ -161,6 +169,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
             DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
         },
         Command::Regress { action } => regress::run(action, m, &mut out),
+        Command::World { action } => world::run(action, m, &mut out),
         Command::Export(args) => export::run(args, &mut out),
     }
 }

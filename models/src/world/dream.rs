@@ -153,7 +153,7 @@ pub fn sample_next(
 
 /// The inputs `[B, 1, Z + A]` of one step: latents `z` (`B × Z`) and one
 /// action per row.
-fn step_input(z: &[f32], actions: &[usize], zd: usize) -> Result<Var> {
+pub fn step_input(z: &[f32], actions: &[usize], zd: usize) -> Result<Var> {
     let b = actions.len();
     let mut v = Vec::with_capacity(b * (zd + ACTIONS));
     for (bi, &a) in actions.iter().enumerate() {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod dream;
 pub mod env;
 pub mod episodes;
+pub mod evaluate;
 pub mod mdn_rnn;
 pub mod train;
 pub mod vae;

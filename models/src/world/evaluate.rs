@@ -1,0 +1,191 @@
+//! Does the world model help? Agents act in the real [`Catch`]
+//! environment: a random policy, and the dream planner with the trained and
+//! with an untrained MDN-RNN; mean returns over the same held-out episode
+//! seeds, with 95% confidence intervals.
+
+use super::config::WorldConfig;
+use super::dream::{plan, step_input, PlanConfig};
+use super::env::{Catch, Env, ACTIONS};
+use super::mdn_rnn::MdnRnn;
+use super::vae::{frames_to_tensor, ConvVae};
+use ferrograd_autograd::{no_grad, Var};
+use ferrograd_nn::layers::lstm::LstmState;
+use ferrograd_nn::train::derive_seed;
+use ferrograd_nn::Result;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+/// The first environment seed of the evaluation episodes (far from the
+/// collection seeds, which start at the configuration's seed).
+pub const EVAL_SEED: u64 = 1_000_000;
+
+/// Returns of one agent over the evaluation episodes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AgentScore {
+    /// The agent.
+    pub agent: String,
+    /// Mean return.
+    pub mean: f64,
+    /// Half-width of the 95% confidence interval of the mean (1.96 standard
+    /// errors).
+    pub ci95: f64,
+    /// Mean episode length.
+    pub mean_length: f64,
+    /// Each episode's return.
+    pub returns: Vec<f32>,
+}
+
+impl AgentScore {
+    fn new(agent: &str, runs: &[(f32, usize)]) -> AgentScore {
+        let n = runs.len().max(1) as f64;
+        let mean = runs.iter().map(|r| r.0 as f64).sum::<f64>() / n;
+        let var = runs
+            .iter()
+            .map(|r| (r.0 as f64 - mean).powi(2))
+            .sum::<f64>()
+            / (n - 1.0).max(1.0);
+        AgentScore {
+            agent: agent.into(),
+            mean,
+            ci95: 1.96 * (var / n).sqrt(),
+            mean_length: runs.iter().map(|r| r.1 as f64).sum::<f64>() / n,
+            returns: runs.iter().map(|r| r.0).collect(),
+        }
+    }
+}
+
+/// An agent that chooses actions in the real environment.
+pub enum Agent<'a> {
+    /// Uniformly random actions.
+    Random,
+    /// The same action every step.
+    Constant(usize),
+    /// The dream planner with this VAE and MDN-RNN.
+    Planner(&'a ConvVae, &'a MdnRnn, PlanConfig),
+}
+
+/// Plays one real episode from `seed` with `agent`; returns the return, the
+/// length and the actions taken.
+pub fn play(agent: &Agent, seed: u64) -> Result<(f32, usize, Vec<usize>)> {
+    let mut env = Catch::default();
+    let mut frame = env.reset(seed);
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let mut state: Option<LstmState> = None;
+    let (mut ret, mut actions) = (0.0, Vec::new());
+    loop {
+        let a = match agent {
+            Agent::Random => rng.random_range(0..ACTIONS),
+            Agent::Constant(a) => *a,
+            Agent::Planner(vae, rnn, cfg) => {
+                let z = no_grad(|| vae.encode(&Var::constant(frames_to_tensor(&[&frame])?)))?
+                    .mu
+                    .value()
+                    .data()
+                    .to_vec();
+                let a = plan(rnn, &z, state.as_ref(), cfg, &mut rng)?;
+                // Advance the memory with what was seen and done.
+                let x = step_input(&z, &[a], z.len())?;
+                state = Some(no_grad(|| rnn.forward_from(&x, state.as_ref()))?.1);
+                a
+            }
+        };
+        let (f, r, done) = env.step(a)?;
+        ret += r;
+        actions.push(a);
+        frame = f;
+        if done {
+            return Ok((ret, actions.len(), actions));
+        }
+    }
+}
+
+/// The evaluation of [`evaluate_agents`].
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PlanReport {
+    /// Episodes per agent.
+    pub episodes: usize,
+    /// One row per agent.
+    pub agents: Vec<AgentScore>,
+}
+
+/// Scores the random policy, the planner with the trained memory model and
+/// the planner with an untrained one (same architecture, seeded) on
+/// `cfg.eval_episodes` held-out episodes, in parallel over episodes.
+pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result<PlanReport> {
+    let untrained = MdnRnn::new(&cfg.rnn(), derive_seed(cfg.seed, "untrained"))?;
+    let plan = cfg.plan();
+    let agents = [
+        ("random", Agent::Random),
+        (
+            "planner, untrained MDN-RNN",
+            Agent::Planner(vae, &untrained, plan.clone()),
+        ),
+        ("planner, trained MDN-RNN", Agent::Planner(vae, rnn, plan)),
+    ];
+    let mut rows = Vec::new();
+    for (name, agent) in &agents {
+        let runs = (0..cfg.eval_episodes)
+            .map(|i| play(agent, EVAL_SEED + i as u64).map(|(r, n, _)| (r, n)))
+            .collect::<Result<Vec<_>>>()?;
+        rows.push(AgentScore::new(name, &runs));
+    }
+    Ok(PlanReport {
+        episodes: cfg.eval_episodes,
+        agents: rows,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::mdn_rnn::MdnRnnConfig;
+    use crate::world::vae::VaeConfig;
+
+    #[test]
+    fn agents_play_whole_episodes() {
+        let (r, n, acts) = play(&Agent::Constant(1), 4).unwrap();
+        assert_eq!(acts.len(), n);
+        assert!(acts.iter().all(|&a| a == 1));
+        assert!(r <= 0.0, "standing still mostly misses");
+        let vae = ConvVae::new(
+            VaeConfig {
+                z_dim: 4,
+                ..VaeConfig::default()
+            },
+            0,
+        )
+        .unwrap();
+        let rnn = MdnRnn::new(
+            &MdnRnnConfig {
+                z_dim: 4,
+                action_dim: ACTIONS,
+                hidden: 8,
+                components: 2,
+                per_dim: true,
+            },
+            0,
+        )
+        .unwrap();
+        let cfg = PlanConfig {
+            horizon: 2,
+            candidates: 4,
+            iterations: 1,
+            ..PlanConfig::default()
+        };
+        let a = play(&Agent::Planner(&vae, &rnn, cfg.clone()), 4).unwrap();
+        assert_eq!(
+            a,
+            play(&Agent::Planner(&vae, &rnn, cfg), 4).unwrap(),
+            "seeded"
+        );
+    }
+
+    #[test]
+    fn scores_have_a_mean_and_an_interval() {
+        let s = AgentScore::new("x", &[(1.0, 10), (3.0, 20)]);
+        assert_eq!(s.mean, 2.0);
+        assert_eq!(s.mean_length, 15.0);
+        assert!((s.ci95 - 1.96 * (2.0f64 / 2.0).sqrt()).abs() < 1e-12);
+    }
+}
