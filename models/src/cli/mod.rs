@@ -4,6 +4,7 @@
 //! full disk never panics.
 
 mod cde;
+mod decision_policy;
 mod export;
 mod flow;
 mod maml;
@@ -49,9 +50,26 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
+    /// Decision models (imitation policy, …).
+    Decision {
+        /// The model.
+        #[command(subcommand)]
+        model: DecisionCommand,
+    },
     /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
     /// a Rust source file and a C header.
     Export(export::ExportArgs),
+}
+
+/// The models of `ferrograd decision`.
+#[derive(Subcommand, Debug)]
+pub enum DecisionCommand {
+    /// Imitation policy for 2-D navigation (behaviour cloning, DAgger).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: decision_policy::PolicyAction,
+    },
 }
 
 /// The matches of the innermost subcommand (where a command's own flags are).
@@ -115,6 +133,9 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Maml { benchmark } => maml::run(benchmark, m, &mut out),
         Command::Cde { action } => cde::run(action, m, &mut out),
         Command::Flow { action } => flow::run(action, m, &mut out),
+        Command::Decision { model } => match model {
+            DecisionCommand::Policy { action } => decision_policy::run(action, m, &mut out),
+        },
         Command::Export(args) => export::run(args, &mut out),
     }
 }
