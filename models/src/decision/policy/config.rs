@@ -93,7 +93,7 @@ pub struct PolicyRunConfig {
 
 impl Default for PolicyRunConfig {
     /// The default arena ([`SimConfig::default`]), 10,000 demonstrations,
-    /// a 256-256 ReLU network, 30 epochs of batch 128 at Adam 1e-3; DAgger:
+    /// a 256-256 ReLU network, 50 epochs of batch 128 at Adam 1e-3; DAgger:
     /// 4 rounds of 200 episodes and 600 steps; 500 evaluation episodes.
     fn default() -> Self {
         let s = SimConfig::default();
@@ -109,7 +109,7 @@ impl Default for PolicyRunConfig {
             test_states: 2_000,
             hidden: List(vec![256, 256]),
             no_augment: false,
-            epochs: 30,
+            epochs: 50,
             batch: 128,
             lr: 1e-3,
             dagger: false,

@@ -149,13 +149,13 @@ pub struct SimConfig {
 }
 
 impl Default for SimConfig {
-    /// A 16×16 arena, 8 obstacles of sides 1 to 4, starts at least 6 from
+    /// A 16×16 arena, 6 obstacles of sides 1 to 3, starts at least 6 from
     /// the goal, 64 steps, a view of radius 4 (9×9 cells).
     fn default() -> Self {
         SimConfig {
             size: 16,
-            obstacles: 8,
-            max_side: 4,
+            obstacles: 6,
+            max_side: 3,
             min_distance: 6,
             max_steps: 64,
             view: 4,
