@@ -27,13 +27,14 @@ use super::plots::{self, EpisodePanel, PathSpec};
 use super::rollout::{rollout, rollout_with, Expert, Trajectory};
 use super::sim::{Scenario, SimConfig};
 use crate::run::{
-    fit, Event, FitSummary, LoopSettings, Reporter, RunDir, RunState, TrainTask, META_FAMILY,
-    META_RUN_STATE,
+    fit, Event, FitSummary, LoopSettings, Reporter, RunDir, RunState, Schedule, SchedulerTiming,
+    TrainTask, META_FAMILY, META_RUN_STATE,
 };
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::losses::{cross_entropy, Reduction};
 use ferrograd_nn::optim::{Adam, AdamConfig};
+use ferrograd_nn::schedule::LrScheduler;
 use ferrograd_nn::train::{derive_seed, derive_seed_index};
 use ferrograd_nn::{Error, Module, Result};
 use rand::seq::SliceRandom;
@@ -265,6 +266,53 @@ impl TrainTask for PolicyTask<'_> {
 
     fn metadata(&self) -> Result<BTreeMap<String, String>> {
         metadata(self.cfg, "final")
+    }
+}
+
+/// The learning rate: cosine-annealed from `lr` to `min_lr` over the
+/// behaviour-cloning steps, then again over each DAgger round (a warm
+/// restart per round, as the round's new states arrive).
+struct PhaseCosine {
+    lr: f64,
+    min_lr: f64,
+    bc_steps: u64,
+    round_steps: u64,
+    step: u64,
+}
+
+impl PhaseCosine {
+    fn at(&self, s: u64) -> f64 {
+        let (t, len) = if s < self.bc_steps || self.round_steps == 0 {
+            (s.min(self.bc_steps), self.bc_steps)
+        } else {
+            ((s - self.bc_steps) % self.round_steps, self.round_steps)
+        };
+        let frac = t as f64 / len.max(1) as f64;
+        self.min_lr + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * frac).cos())
+    }
+}
+
+impl LrScheduler for PhaseCosine {
+    fn step(&mut self, _metric: Option<f64>) -> Result<f64> {
+        self.step += 1;
+        Ok(self.at(self.step))
+    }
+
+    fn lr(&self) -> f64 {
+        self.at(self.step)
+    }
+
+    fn state_dict(&self) -> serde_json::Value {
+        serde_json::json!({ "phase_cosine_step": self.step })
+    }
+
+    fn load_state_dict(&mut self, state: &serde_json::Value) -> Result<()> {
+        self.step = state["phase_cosine_step"].as_u64().ok_or_else(|| {
+            Error::Config(format!(
+                "not a policy learning-rate schedule state: {state}"
+            ))
+        })?;
+        Ok(())
     }
 }
 
@@ -520,8 +568,26 @@ pub fn train(
         max_nonfinite: cfg.max_nonfinite,
         ..LoopSettings::steps(total, spe.min(valid_every))
     };
+    let mut cosine = PhaseCosine {
+        lr: cfg.lr,
+        min_lr: cfg.min_lr,
+        bc_steps,
+        round_steps: cfg.dagger_steps as u64,
+        step: 0,
+    };
+    let sched = Schedule {
+        scheduler: &mut cosine,
+        timing: SchedulerTiming::EveryStep,
+    };
     let fit = fit(
-        &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
+        &mut task,
+        &mut opt,
+        Some(sched),
+        &settings,
+        run,
+        resume,
+        cfg.seed,
+        reporter,
     )?;
     let rounds: Vec<RoundSummary> = task.rounds.iter().map(RoundSummary::from).collect();
     let aggregate = cfg.dagger.then_some(task.aggregate.len());
