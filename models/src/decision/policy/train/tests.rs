@@ -140,9 +140,12 @@ fn dagger_rounds_relabel_visited_states_and_grow_the_aggregate() {
 #[test]
 fn a_resumed_run_ends_where_an_uninterrupted_one_does() {
     let (a, b) = (tmp("whole"), tmp("resumed"));
+    // A constant rate: the cosine's length is the run's, which the resume
+    // changes (the DAgger test below resumes with the schedule running).
     let cfg = PolicyRunConfig {
         demos: 300,
         eval_episodes: 5,
+        min_lr: tiny().lr,
         ..tiny()
     };
     let run = RunDir::open(&a, OpenMode::Fresh).unwrap();
