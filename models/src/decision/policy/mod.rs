@@ -12,11 +12,14 @@
 //! ```no_run
 //! use ferrograd_models::decision::policy::{Cell, PolicyModel};
 //! let m = PolicyModel::load("runs/policy/checkpoints/last.safetensors")?;
-//! let mut s = m.scenario(42)?; // an arena with obstacles
-//! let goal = Cell::new(14, 14);
-//! let s = m.scenario_in(s.world.clone(), s.start, goal)?; // errors if blocked
-//! let t = m.run_episode(s)?;
+//! let s = m.scenario(42)?; // a seeded arena with obstacles
+//! // A goal of your own (e.g. where "the kitchen" is), moved off obstacles:
+//! let goal = s.world.nearest_free(Cell::new(14, 14)).expect("a free cell");
+//! let s = m.scenario_in(s.world.clone(), s.start, goal)?; // errors if cut off
+//! let t = m.run_episode(s.clone())?;
 //! println!("{:?} after {} steps", t.outcome, t.steps());
+//! let e = m.expert_episode(s.clone())?;
+//! m.draw_episode("go_to.png".as_ref(), "go to the kitchen", &s, &t, Some(&e))?;
 //! # Ok::<(), ferrograd_nn::Error>(())
 //! ```
 

@@ -3,7 +3,8 @@
 //! checkpoint with the arena it was trained for.
 
 use super::config::PolicyRunConfig;
-use super::rollout::{rollout, Controller, Trajectory};
+use super::plots::{self, EpisodePanel, PathSpec};
+use super::rollout::{rollout, Controller, Expert, Trajectory};
 use super::sim::{Action, Cell, Nav, Scenario, SimConfig, World};
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::checkpoint::Checkpoint;
@@ -136,6 +137,42 @@ impl PolicyModel {
 
     /// Drives `scenario` to its end (goal, collision or step limit).
     pub fn run_episode(&self, scenario: Scenario) -> Result<Trajectory> {
-        Ok(rollout(&self.sim(), vec![scenario], &self.net)?.remove(0))
+        Ok(no_grad(|| rollout(&self.sim(), vec![scenario], &self.net))?.remove(0))
+    }
+
+    /// The expert's (shortest) drive through `scenario`, for comparison.
+    pub fn expert_episode(&self, scenario: Scenario) -> Result<Trajectory> {
+        Ok(rollout(&self.sim(), vec![scenario], &Expert)?.remove(0))
+    }
+
+    /// Draws `scenario` with the policy's `learned` path (red) and, if
+    /// given, the expert's (blue) to the PNG `path`.
+    pub fn draw_episode(
+        &self,
+        path: &Path,
+        title: &str,
+        scenario: &Scenario,
+        learned: &Trajectory,
+        expert: Option<&Trajectory>,
+    ) -> Result<()> {
+        let mut paths = Vec::new();
+        if let Some(e) = expert {
+            paths.push(PathSpec {
+                label: "expert".into(),
+                colour: plots::EXPERT,
+                trajectory: e.clone(),
+            });
+        }
+        paths.push(PathSpec {
+            label: "policy".into(),
+            colour: plots::BC,
+            trajectory: learned.clone(),
+        });
+        let panel = EpisodePanel {
+            caption: plots::outcome_caption(&paths),
+            scenario: scenario.clone(),
+            paths,
+        };
+        plots::trajectories(path, title, &[panel], 1)
     }
 }

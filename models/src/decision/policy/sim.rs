@@ -299,6 +299,15 @@ impl World {
             .collect()
     }
 
+    /// The free cell nearest to `c` (Euclidean, then row-major order), if
+    /// any cell is free; `c` itself when it is free.
+    pub fn nearest_free(&self, c: Cell) -> Option<Cell> {
+        self.free_cells().into_iter().min_by_key(|f| {
+            let (dx, dy) = ((f.x - c.x) as i64, (f.y - c.y) as i64);
+            dx * dx + dy * dy
+        })
+    }
+
     /// Where action `a` takes a robot at `from`, or `None` for a collision:
     /// the target cell is blocked or outside, or a diagonal move would cut
     /// the corner of a blocked cell (either cell beside the diagonal is
@@ -668,6 +677,8 @@ mod tests {
         assert_eq!(w.try_move(Cell::new(1, 1), Action::NorthEast), Some(c));
         assert_eq!(w.try_move(Cell::new(0, 0), Action::West), None, "the wall");
         assert_eq!(w.try_move(c, Action::Stay), Some(c));
+        assert_eq!(w.nearest_free(c), Some(c));
+        assert_eq!(w.nearest_free(Cell::new(3, 3)), Some(Cell::new(3, 2)));
 
         let cfg = SimConfig {
             size: 8,

@@ -83,6 +83,13 @@ fn a_tiny_bc_run_beats_chance_and_its_checkpoint_drives_the_simulator() {
         .run_episode(m.scenario_in(world.clone(), start, goal).unwrap())
         .unwrap();
     assert_eq!((t.cells[0], t.goal), (start, goal));
+    let sc = m.scenario_in(world.clone(), start, goal).unwrap();
+    let e = m.expert_episode(sc.clone()).unwrap();
+    assert!(e.success() && e.cost == sc.optimal_cost());
+    let png = dir.join("one.png");
+    m.draw_episode(&png, "one episode", &sc, &t, Some(&e))
+        .unwrap();
+    assert!(std::fs::metadata(&png).unwrap().len() > 1000);
     let blocked = Cell::new(world.rects()[0].x, world.rects()[0].y);
     assert!(m.scenario_in(world, start, blocked).is_err());
     std::fs::remove_dir_all(&dir).unwrap();
