@@ -51,6 +51,75 @@ pub fn wilson(k: usize, n: usize) -> (f64, f64) {
     ((centre - half).max(0.0), (centre + half).min(1.0))
 }
 
+/// A paired comparison of two controllers on the same episodes: the
+/// episodes only the first solved, those only the second solved, and the
+/// exact two-sided McNemar p-value (the binomial test of the discordant
+/// pairs against one half).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Paired {
+    /// The first controller.
+    pub first: String,
+    /// The second controller.
+    pub second: String,
+    /// Episodes the first solved and the second did not.
+    pub only_first: usize,
+    /// Episodes the second solved and the first did not.
+    pub only_second: usize,
+    /// Exact McNemar p-value (1 with no discordant episode).
+    pub p_value: f64,
+}
+
+impl Paired {
+    /// Compares `a` and `b`, episode by episode.
+    pub fn of(first: &str, a: &[Trajectory], second: &str, b: &[Trajectory]) -> Paired {
+        let only_first = a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| x.success() && !y.success())
+            .count();
+        let only_second = a
+            .iter()
+            .zip(b)
+            .filter(|(x, y)| !x.success() && y.success())
+            .count();
+        Paired {
+            first: first.into(),
+            second: second.into(),
+            only_first,
+            only_second,
+            p_value: mcnemar_exact(only_first, only_second),
+        }
+    }
+}
+
+impl fmt::Display for Paired {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "paired: {} episodes solved only by {}, {} only by {} (exact McNemar p = {:.3})",
+            self.only_second, self.second, self.only_first, self.first, self.p_value
+        )
+    }
+}
+
+/// `min(1, 2·P(X ≤ min(b, c)))` for X ~ Binomial(b + c, ½).
+pub fn mcnemar_exact(b: usize, c: usize) -> f64 {
+    let n = b + c;
+    if n == 0 {
+        return 1.0;
+    }
+    // log C(n, k) − n log 2, summed in probability space.
+    let mut log_c = 0.0f64; // log C(n, 0)
+    let mut tail = 0.0;
+    for k in 0..=b.min(c) {
+        if k > 0 {
+            log_c += ((n - k + 1) as f64).ln() - (k as f64).ln();
+        }
+        tail += (log_c - n as f64 * std::f64::consts::LN_2).exp();
+    }
+    (2.0 * tail).min(1.0)
+}
+
 /// How one controller did over a set of episodes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ClosedLoop {
@@ -118,6 +187,15 @@ impl fmt::Display for ClosedLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn mcnemar_matches_the_binomial_tail() {
+        // b = 1, c = 9: 2·(1 + 10)/1024.
+        assert!((mcnemar_exact(1, 9) - 22.0 / 1024.0).abs() < 1e-12);
+        assert_eq!(mcnemar_exact(5, 5), 1.0);
+        assert_eq!(mcnemar_exact(0, 0), 1.0);
+        assert!((mcnemar_exact(0, 6) - 2.0 / 64.0).abs() < 1e-12);
+    }
 
     #[test]
     fn wilson_matches_known_intervals() {

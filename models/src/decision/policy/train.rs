@@ -20,7 +20,7 @@
 
 use super::config::PolicyRunConfig;
 use super::demos::{episode_seed, expert_demos, relabel, scenarios, StateSet, Visit};
-use super::eval::{accuracy, optimal_rate, ClosedLoop};
+use super::eval::{accuracy, optimal_rate, ClosedLoop, Paired};
 use super::model::{PolicyModel, PolicyNet};
 use super::obs::Symmetry;
 use super::plots::{self, EpisodePanel, PathSpec};
@@ -345,6 +345,10 @@ pub struct EvalReport {
     pub majority_accuracy: f64,
     /// Closed-loop success of each controller on the same new episodes.
     pub closed_loop: Vec<ClosedLoop>,
+    /// With DAgger: behaviour cloning and DAgger compared episode by
+    /// episode.
+    #[serde(default)]
+    pub paired: Option<Paired>,
     /// The DAgger rounds.
     pub dagger_rounds: Vec<RoundSummary>,
     /// Optimizer steps of the evaluated checkpoint, if recorded.
@@ -389,6 +393,9 @@ impl fmt::Display for EvalReport {
         )?;
         for c in &self.closed_loop {
             write!(f, "\n  {c}")?;
+        }
+        if let Some(p) = &self.paired {
+            write!(f, "\n  {p}")?;
         }
         Ok(())
     }
@@ -621,6 +628,10 @@ pub fn train(
         bc_test_accuracy: bc_net.as_ref().map(|b| accuracy(b, &d.test)).transpose()?,
         majority_accuracy: d.test.majority_rate(),
         closed_loop: cl.summaries(),
+        paired: match cl.runs.as_slice() {
+            [_, (bn, _, bt), (dn, _, dt)] => Some(Paired::of(bn, bt, dn, dt)),
+            _ => None,
+        },
         dagger_rounds: rounds,
         step: Some(fit.state.step),
         train_seconds: Some(fit.state.train_seconds),
@@ -716,6 +727,7 @@ pub fn evaluate_checkpoint(
         bc_test_accuracy: None,
         majority_accuracy: test.majority_rate(),
         closed_loop: cl.summaries(),
+        paired: None,
         dagger_rounds: Vec::new(),
         step: state.as_ref().map(|s| s.step),
         train_seconds: state.map(|s| s.train_seconds),

@@ -137,6 +137,15 @@ fn dagger_rounds_relabel_visited_states_and_grow_the_aggregate() {
         .map(|c| c.controller.as_str())
         .collect();
     assert_eq!(names, ["expert", "BC", "DAgger"]);
+    let p = s.eval.paired.as_ref().unwrap();
+    let (bc_k, dagger_k) = (
+        s.eval.closed_loop[1].successes,
+        s.eval.closed_loop[2].successes,
+    );
+    assert_eq!(
+        dagger_k as i64 - bc_k as i64,
+        p.only_second as i64 - p.only_first as i64
+    );
     // The BC snapshot scores as the eval's BC line.
     let bc = evaluate_checkpoint(&bc_path(&dir), None, None, None).unwrap();
     assert_eq!(Some(bc.test_accuracy), s.eval.bc_test_accuracy);
