@@ -5,6 +5,7 @@
 
 mod cde;
 mod decision_clip;
+mod decision_policy;
 mod export;
 mod flow;
 mod maml;
@@ -52,7 +53,7 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
-    /// Decision models (the CLIP-style dual encoder, ...).
+    /// Decision models: the CLIP-style dual encoder, the imitation policy.
     Decision {
         /// The model.
         #[command(subcommand)]
@@ -84,6 +85,12 @@ pub enum DecisionModel {
         /// What to do.
         #[command(subcommand)]
         action: decision_clip::ClipAction,
+    },
+    /// Imitation policy for 2-D navigation (behaviour cloning, DAgger).
+    Policy {
+        /// What to do.
+        #[command(subcommand)]
+        action: decision_policy::PolicyAction,
     },
 }
 
@@ -167,6 +174,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Flow { action } => flow::run(action, m, &mut out),
         Command::Decision { model } => match model {
             DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
+            DecisionModel::Policy { action } => decision_policy::run(action, m, &mut out),
         },
         Command::Regress { action } => regress::run(action, m, &mut out),
         Command::World { action } => world::run(action, m, &mut out),

@@ -26,12 +26,13 @@ use std::path::Path;
 
 /// What writes checkpoints of each family, for messages about a file of the
 /// wrong family.
-const WRITERS: [(&str, &str); 8] = [
+const WRITERS: [(&str, &str); 9] = [
     ("flow", "ferrograd flow train"),
     ("cde", "ferrograd cde train"),
     ("maml-sinusoid", "ferrograd maml sinusoid train"),
     ("maml-classify", "ferrograd maml classify"),
     ("decision-clip", "ferrograd decision clip train"),
+    ("decision-policy", "ferrograd decision policy train"),
     ("regress", "ferrograd regress train"),
     ("world-vae", "ferrograd world train-vae"),
     ("world-rnn", "ferrograd world train-rnn"),
