@@ -14,6 +14,8 @@
 //!   head `slot`.
 
 pub mod generator;
+pub mod jsonl;
 pub mod labels;
 pub mod templates;
 pub mod text;
+pub mod tokenizer;
