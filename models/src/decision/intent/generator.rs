@@ -467,9 +467,9 @@ mod tests {
     fn held_out_templates_are_disjoint_and_used_only_by_the_test_split() {
         let mut train = BTreeSet::new();
         let mut test = BTreeSet::new();
-        for i in 0..INTENTS.len() {
-            assert!(templates(i, Split::Train).len() >= 10, "{}", INTENTS[i]);
-            assert!(templates(i, Split::Test).len() >= 4, "{}", INTENTS[i]);
+        for (i, name) in INTENTS.iter().enumerate() {
+            assert!(templates(i, Split::Train).len() >= 10, "{name}");
+            assert!(templates(i, Split::Test).len() >= 4, "{name}");
             train.extend(templates(i, Split::Train).iter().copied());
             test.extend(templates(i, Split::Test).iter().copied());
         }

@@ -39,7 +39,7 @@ pub fn inside(slot: usize) -> usize {
 /// The slot of a `B-`/`I-` tag and whether it begins a span; `None` for `O`
 /// (or a tag out of range).
 pub fn slot_of(tag: usize) -> Option<(usize, bool)> {
-    (tag >= 1 && tag < TAGS).then(|| ((tag - 1) / 2, tag % 2 == 1))
+    (1..TAGS).contains(&tag).then(|| ((tag - 1) / 2, tag % 2 == 1))
 }
 
 /// The name of a tag: `O`, `B-object`, `I-location`, …
@@ -69,10 +69,10 @@ mod tests {
     fn tags_round_trip() {
         assert_eq!(TAGS, 11);
         assert_eq!(tag_name(OUTSIDE), "O");
-        for s in 0..SLOTS.len() {
+        for (s, name) in SLOTS.iter().enumerate() {
             assert_eq!(slot_of(begin(s)), Some((s, true)));
             assert_eq!(slot_of(inside(s)), Some((s, false)));
-            assert_eq!(tag_name(inside(s)), format!("I-{}", SLOTS[s]));
+            assert_eq!(tag_name(inside(s)), format!("I-{name}"));
         }
         assert_eq!(slot_of(TAGS), None);
         assert_eq!(intent_index("report_status"), Some(10));

@@ -13,9 +13,19 @@
 //!   `tok`, `pos`, `enc` and `out` = the intent head) plus a per-word slot
 //!   head `slot`.
 
+pub mod config;
 pub mod generator;
 pub mod jsonl;
 pub mod labels;
+pub mod metrics;
+pub mod model;
+pub mod predict;
 pub mod templates;
 pub mod text;
 pub mod tokenizer;
+pub mod train;
+
+pub use config::IntentRunConfig;
+pub use model::IntentTransformer;
+pub use predict::{IntentModel, Prediction};
+pub use train::{evaluate_checkpoint, train, EvalReport, TrainSummary, FAMILY};
