@@ -4,6 +4,7 @@
 //! full disk never panics.
 
 mod cde;
+mod decision_intent;
 mod export;
 mod flow;
 mod maml;
@@ -49,9 +50,26 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
+    /// Decision models of a robot: command understanding, …
+    Decision {
+        /// The model.
+        #[command(subcommand)]
+        model: DecisionModel,
+    },
     /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
     /// a Rust source file and a C header.
     Export(export::ExportArgs),
+}
+
+/// The decision models.
+#[derive(Subcommand, Debug)]
+pub enum DecisionModel {
+    /// The intent transformer: a command's intent and slot values.
+    Intent {
+        /// What to do.
+        #[command(subcommand)]
+        action: decision_intent::IntentAction,
+    },
 }
 
 /// The matches of the innermost subcommand (where a command's own flags are).
@@ -115,6 +133,9 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Maml { benchmark } => maml::run(benchmark, m, &mut out),
         Command::Cde { action } => cde::run(action, m, &mut out),
         Command::Flow { action } => flow::run(action, m, &mut out),
+        Command::Decision { model } => match model {
+            DecisionModel::Intent { action } => decision_intent::run(action, m, &mut out),
+        },
         Command::Export(args) => export::run(args, &mut out),
     }
 }

@@ -26,11 +26,12 @@ use std::path::Path;
 
 /// What writes checkpoints of each family, for messages about a file of the
 /// wrong family.
-const WRITERS: [(&str, &str); 4] = [
+const WRITERS: [(&str, &str); 5] = [
     ("flow", "ferrograd flow train"),
     ("cde", "ferrograd cde train"),
     ("maml-sinusoid", "ferrograd maml sinusoid train"),
     ("maml-classify", "ferrograd maml classify"),
+    ("intent", "ferrograd decision intent train"),
 ];
 
 fn writer(family: &str) -> String {

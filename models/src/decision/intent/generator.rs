@@ -1,7 +1,7 @@
 //! The built-in, seeded generator of robot commands (see [`super::templates`]
 //! for the phrasings and values): an intent drawn uniformly, one of its
 //! templates, slot values from the lexicons, optional filler words before
-//! and after, random capitals and end punctuation, and typos (a letter
+//! and after, an optional request frame around an imperative ("could you …"), random capitals and end punctuation, and typos (a letter
 //! dropped, doubled, swapped with its neighbour or replaced by a key next
 //! to it on a QWERTY keyboard).
 //!
@@ -12,8 +12,8 @@
 
 use super::labels::INTENTS;
 use super::templates::{
-    IntentTemplates, DURATION, DURATION_PHRASES, LEXICONS, NUMBER_WORDS, PREFIXES, SUFFIXES,
-    TEMPLATES, UNITS,
+    IntentTemplates, DURATION, DURATION_PHRASES, FRAMES, IMPERATIVES, LEXICONS, NUMBER_WORDS,
+    PREFIXES, SUFFIXES, TEMPLATES, UNITS,
 };
 use super::text::{words, Example, SlotSpan};
 use ferrograd_nn::train::derive_seed;
@@ -198,6 +198,12 @@ pub fn render(
                 "{w}{}",
                 if last && comma { "," } else { "" }
             )));
+        }
+    }
+    let first = template.split_whitespace().next().unwrap_or("");
+    if IMPERATIVES.contains(&first) && rng.random_bool(style.filler_rate) {
+        for w in pick(rng, FRAMES).split(' ') {
+            pieces.push(literal(w));
         }
     }
     for (k, token) in template.split_whitespace().enumerate() {

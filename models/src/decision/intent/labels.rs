@@ -39,7 +39,9 @@ pub fn inside(slot: usize) -> usize {
 /// The slot of a `B-`/`I-` tag and whether it begins a span; `None` for `O`
 /// (or a tag out of range).
 pub fn slot_of(tag: usize) -> Option<(usize, bool)> {
-    (1..TAGS).contains(&tag).then(|| ((tag - 1) / 2, tag % 2 == 1))
+    (1..TAGS)
+        .contains(&tag)
+        .then(|| ((tag - 1) / 2, tag % 2 == 1))
 }
 
 /// The name of a tag: `O`, `B-object`, `I-location`, …
