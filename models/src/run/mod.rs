@@ -35,10 +35,14 @@ const WRITERS: [(&str, &str); 5] = [
 ];
 
 fn writer(family: &str) -> String {
+    let a = match family.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => "an",
+        false => "a",
+    };
     WRITERS
         .iter()
         .find(|(f, _)| *f == family)
-        .map(|(_, w)| format!("a {family} checkpoint (written by `{w}`)"))
+        .map(|(_, w)| format!("{a} {family} checkpoint (written by `{w}`)"))
         .unwrap_or_else(|| format!("a '{family}' checkpoint"))
 }
 
