@@ -12,8 +12,8 @@
 
 use super::labels::INTENTS;
 use super::templates::{
-    IntentTemplates, DURATION, DURATION_PHRASES, FRAMES, IMPERATIVES, LEXICONS, NUMBER_WORDS,
-    PREFIXES, SUFFIXES, TEMPLATES, UNITS,
+    IntentTemplates, DURATION, DURATION_PHRASES, FRAMES, IMPERATIVES, LEXICONS, NOISE,
+    NUMBER_WORDS, PREFIXES, SUFFIXES, TEMPLATES, UNITS,
 };
 use super::text::{words, Example, SlotSpan};
 use ferrograd_nn::train::derive_seed;
@@ -40,6 +40,10 @@ pub struct Style {
     pub at_least_one_typo: bool,
     /// Probability of a filler before the command, and again after it.
     pub filler_rate: f64,
+    /// Probability of one stray word ([`NOISE`], tagged `O`) inserted at
+    /// a random place outside the slot values (training augmentation: a
+    /// word the tagger does not know is not a slot value for that alone).
+    pub noise_rate: f64,
 }
 
 impl Style {
@@ -49,6 +53,7 @@ impl Style {
             typo_rate: 0.0,
             at_least_one_typo: false,
             filler_rate,
+            noise_rate: 0.0,
         }
     }
 }
@@ -239,6 +244,21 @@ pub fn render(
             pieces.push(literal(w));
         }
     }
+    if style.noise_rate > 0.0 && rng.random_bool(style.noise_rate) {
+        // Between two pieces that are not words of one value.
+        let places: Vec<usize> = (0..=pieces.len())
+            .filter(|&i| {
+                i == 0
+                    || i == pieces.len()
+                    || pieces[i - 1].slot.is_none()
+                    || pieces[i - 1].value != pieces[i].value
+            })
+            .filter(|&i| i == pieces.len() || pieces[i].value != Some(usize::MAX))
+            .collect();
+        let at = *pick(rng, &places);
+        let w = *pick(rng, NOISE);
+        pieces.insert(at, literal(w));
+    }
     if rng.random_bool(0.3) {
         if let Some(p) = pieces.first_mut() {
             let mut c = p.text.chars();
@@ -391,6 +411,7 @@ impl CommandSets {
         let fill = 0.25;
         let train_style = Style {
             typo_rate: sizes.train_typo_rate,
+            noise_rate: 0.2,
             ..Style::clean(fill)
         };
         let s = |name: &str| derive_seed(seed, name);
@@ -433,6 +454,7 @@ mod tests {
             typo_rate: 0.1,
             at_least_one_typo: false,
             filler_rate: 0.3,
+            noise_rate: 0.3,
         }
     }
 

@@ -210,6 +210,7 @@ mod tests {
                 typo_rate: 0.1,
                 at_least_one_typo: false,
                 filler_rate: 0.3,
+                noise_rate: 0.3,
             },
             2,
         )
