@@ -50,7 +50,7 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
-    /// Decision models of a robot: command understanding, …
+    /// Decision models of a robot: understanding commands, choosing actions.
     Decision {
         /// The model.
         #[command(subcommand)]
