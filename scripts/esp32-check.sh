@@ -2,7 +2,7 @@
 # ESP32 checks for ferrograd (see shared/design.md, "ESP32 targets on this
 # machine"):
 #
-#  * Models: trains a small MAF, MDN and MLP with the host CLI and exports
+#  * Models: trains a small MAF, MDN, MLP and residual MLP with the host CLI and exports
 #    them (`ferrograd export`) into target/esp32-check/models.
 #  * ESP32-C3 class (riscv32imc): builds esp-runtime/firmware (embedding
 #    those models) with Debian's
@@ -142,7 +142,7 @@ riscv_run() {
 # runs), exports them with `ferrograd export` into $MODELS_DIR and points the
 # firmware build at them (build.rs reads $FERROGRAD_MODELS).
 export_models() {
-    log "models: training and exporting MAF, MDN and MLP with the host CLI"
+    log "models: training and exporting MAF, MDN, MLP and residual MLP with the host CLI"
     (cd "$ROOT" && cargo build --release --locked --bin ferrograd) || die "host CLI build failed"
     local cli="$ROOT/target/release/ferrograd" runs="$OUT_DIR/runs"
     rm -rf "$runs" "$MODELS_DIR"
@@ -160,13 +160,16 @@ export_models() {
     "$cli" cde train --model mdn --hidden 32 --test --no-plot --quiet --out "$runs/mdn" \
         --data "$runs/user.csv" --x-cols x1,x2 --f-cols load >/dev/null
     "$cli" maml sinusoid train --test --no-plot --quiet --out "$runs/mlp" >/dev/null
+    # The regression surrogate (residual MLP, built-in synthetic rollouts):
+    # its input and output normalisation are folded into the blob.
+    "$cli" regress train --test --no-plot --quiet --out "$runs/resmlp" >/dev/null
     local k
-    for k in maf mdn mlp; do
+    for k in maf mdn mlp resmlp; do
         "$cli" export --checkpoint "$runs/$k/checkpoints/best.safetensors" --out "$MODELS_DIR" >"$runs/$k.export"
         head -1 "$runs/$k.export"
     done
     export FERROGRAD_MODELS="$MODELS_DIR"
-    note "models: $(for k in maf mdn mlp; do printf '%s %s B  ' "$k" "$(stat -c %s "$MODELS_DIR/$k.bin")"; done)"
+    note "models: $(for k in maf mdn mlp resmlp; do printf '%s %s B  ' "$k" "$(stat -c %s "$MODELS_DIR/$k.bin")"; done)"
 }
 
 # The host runtime prints the same selftest report from the same blobs; the
@@ -174,7 +177,8 @@ export_models() {
 compare_with_host() {
     log "parity: host runtime vs QEMU, f32 bits"
     (cd "$ROOT" && cargo run --release --locked -q -p ferrograd-esp --features alloc --example parity -- \
-        "maf=$MODELS_DIR/maf.bin" "mdn=$MODELS_DIR/mdn.bin" "mlp=$MODELS_DIR/mlp.bin") \
+        "maf=$MODELS_DIR/maf.bin" "mdn=$MODELS_DIR/mdn.bin" "mlp=$MODELS_DIR/mlp.bin" \
+        "resmlp=$MODELS_DIR/resmlp.bin") \
         >"$OUT_DIR/host.out" || die "host parity run failed"
     grep -v -E '^(instret|heap) ' "$RISCV_OUT" >"$OUT_DIR/device.out"
     if ! diff -u "$OUT_DIR/host.out" "$OUT_DIR/device.out"; then
@@ -184,7 +188,7 @@ compare_with_host() {
     values=$(grep -c -E '^(lp|sample|out) ' "$OUT_DIR/host.out" || true)
     [ "$values" -gt 0 ] || die "the reports hold no values"
     note "parity: $values report lines (log-densities, samples, MLP outputs) identical bit for bit"
-    note "riscv instructions: $(grep -E '^instret (maf|mdn|mlp) ' "$RISCV_OUT" | cut -d' ' -f2- | paste -sd, - | sed 's/,/, /g')"
+    note "riscv instructions: $(grep -E '^instret (maf|mdn|mlp|resmlp) ' "$RISCV_OUT" | cut -d' ' -f2- | paste -sd, - | sed 's/,/, /g')"
     note "riscv heap peak: $(grep '^heap peak' "$RISCV_OUT" | cut -d' ' -f3) bytes"
 }
 

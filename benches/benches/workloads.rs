@@ -13,8 +13,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use ferrograd_benches::anchors::{
-    FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
-    TransformerStep, Workload,
+    ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnPerdimStep,
+    MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 use std::hint::black_box;
 use std::time::Duration;
@@ -43,9 +43,11 @@ fn workloads(c: &mut Criterion) {
     bench_one::<GradpenStep>(c);
     bench_one::<TransformerStep>(c);
     bench_one::<MdnRnnStep>(c);
+    bench_one::<MdnRnnPerdimStep>(c);
     bench_one::<MafStep>(c);
     bench_one::<MdnStep>(c);
     bench_one::<FlowmatchStep>(c);
+    bench_one::<ConvvaeStep>(c);
 }
 
 criterion_group! {

@@ -10,20 +10,22 @@
 //! With no names, every workload runs. `--quick` times about 0.5 s per row.
 
 use ferrograd_benches::anchors::{
-    AnchorError, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
-    TransformerStep, Workload,
+    AnchorError, ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep,
+    MdnRnnPerdimStep, MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 use std::time::Instant;
 
-const NAMES: [&str; 8] = [
+const NAMES: [&str; 10] = [
     "maml_step",
     "maml_fo_step",
     "gradpen_step",
     "transformer_step",
     "mdnrnn_step",
+    "mdnrnn_perdim_step",
     "maf_step",
     "mdn_step",
     "flowmatch_step",
+    "convvae_step",
 ];
 
 /// Median and minimum milliseconds per step, and the number of steps timed.
@@ -57,9 +59,11 @@ fn run(name: &str, quick: bool) -> Result<(f64, f64, usize), AnchorError> {
         "gradpen_step" => time::<GradpenStep>(quick),
         "transformer_step" => time::<TransformerStep>(quick),
         "mdnrnn_step" => time::<MdnRnnStep>(quick),
+        "mdnrnn_perdim_step" => time::<MdnRnnPerdimStep>(quick),
         "maf_step" => time::<MafStep>(quick),
         "mdn_step" => time::<MdnStep>(quick),
-        _ => time::<FlowmatchStep>(quick),
+        "flowmatch_step" => time::<FlowmatchStep>(quick),
+        _ => time::<ConvvaeStep>(quick),
     }
 }
 

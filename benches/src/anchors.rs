@@ -20,13 +20,15 @@
 //! | [`GradpenStep`] | [`ResidualMlp`] 16 → [64, 32] → 8, GELU (erf) | MSE + 0.01·mean ‖∂(Σ out)/∂x‖² | Adam 1e-3 |
 //! | [`TransformerStep`] | [`TokenClassifier`]: embedding + positions, 2 post-norm encoder layers, mean, linear | cross-entropy | AdamW 1e-3, wd 0.01 |
 //! | [`MdnRnnStep`] | [`MdnRnn`]: LSTM 35 → 256, linear 256 → 327 | mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
+//! | [`MdnRnnPerdimStep`] | [`MdnRnn`] with a mixture per latent dimension, linear 256 → 482 | per-dimension mixture NLL + MSE + BCE | Adam 1e-3, clip 1.0 |
 //! | [`MafStep`] | [`Maf`] 5 MADE blocks, 2×64 ReLU, x ∈ ℝ², f ∈ ℝ¹ | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`MdnStep`] | [`Mdn`] f → 64 tanh → 64 tanh → 30, K = 5 full covariance | −mean log p(x \| f) | Adam 1e-3 |
 //! | [`FlowmatchStep`] | `FlowModel`: PointNet encoder, 3 AdaLN blocks of 128, on 32 MNIST fours × 500 points | flow-matching MSE | Adam 1e-3, clip 1.0 |
+//! | [`ConvvaeStep`] | World Models `ConvVae` (64×64, z = 32) on 32 frames | summed squared error + max(KL, 16) | Adam 1e-3 |
 //!
-//! `flowmatch_step` is this project's own workload, not one of the anchors:
-//! its PyTorch reference is `benches/reference/flowmatch_step.py`, written
-//! in the anchors' conventions.
+//! `flowmatch_step` and `convvae_step` are this project's own workloads, not the anchors':
+//! their PyTorch references are in `benches/reference/`, written in the
+//! anchors' conventions.
 //!
 //! Every model reports its parameters under the PyTorch state-dict names of
 //! the anchors (`net.0.weight`, `lin.0.bias`, `enc.layers.1.self_attn.in_proj_weight`,
@@ -54,7 +56,9 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod convvae;
 mod flowmatch;
+pub use convvae::{hashed_uniform, ConvvaeStep};
 pub use flowmatch::FlowmatchStep;
 
 // ---------------------------------------------------------------------------
@@ -624,9 +628,16 @@ pub struct MdnRnnStep {
 impl MdnRnnStep {
     /// The workload from an `mdnrnn_step` dump.
     pub fn from_dump(path: impl AsRef<Path>) -> Result<MdnRnnStep> {
+        MdnRnnStep::build(path.as_ref(), "mdnrnn_step", false)
+    }
+
+    fn build(path: &Path, name: &'static str, per_dim: bool) -> Result<MdnRnnStep> {
         let dump = Dump::load(path)?;
-        dump.expect_workload("mdnrnn_step")?;
-        let config = MdnRnnConfig::default();
+        dump.expect_workload(name)?;
+        let config = MdnRnnConfig {
+            per_dim,
+            ..MdnRnnConfig::default()
+        };
         let model = MdnRnn::new(&config, 0)?;
         dump.load_into(&model)?;
         let opt = adam(model.params(), 1e-3)?;
@@ -666,6 +677,24 @@ impl MdnRnnStep {
 }
 
 workload!(MdnRnnStep, "mdnrnn_step");
+
+/// `mdnrnn_perdim_step`: as [`MdnRnnStep`] with an independent 5-component
+/// mixture per latent dimension (the World Models paper's; head 256 → 482).
+pub struct MdnRnnPerdimStep(MdnRnnStep);
+
+impl MdnRnnPerdimStep {
+    /// The workload from an `mdnrnn_perdim_step` dump.
+    pub fn from_dump(path: impl AsRef<Path>) -> Result<MdnRnnPerdimStep> {
+        MdnRnnStep::build(path.as_ref(), "mdnrnn_perdim_step", true).map(MdnRnnPerdimStep)
+    }
+
+    /// One clipped Adam step; returns the loss before it.
+    pub fn step(&mut self) -> Result<f32> {
+        self.0.step()
+    }
+}
+
+workload!(MdnRnnPerdimStep, "mdnrnn_perdim_step");
 
 // ---------------------------------------------------------------------------
 // conditional density models (MAF, MDN)

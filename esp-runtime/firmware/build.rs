@@ -13,7 +13,7 @@ fn main() {
         Ok(dir) if !dir.is_empty() => PathBuf::from(dir),
         _ => PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("manifest dir")).join("models"),
     };
-    for name in ["maf", "mdn", "mlp"] {
+    for name in ["maf", "mdn", "mlp", "resmlp"] {
         let file = models.join(format!("{name}.rs"));
         assert!(file.is_file(), "{} is missing: run `ferrograd export`", file.display());
         println!("cargo:rerun-if-changed={}", file.display());

@@ -221,12 +221,5 @@ pub unsafe extern "C" fn fg_mlp_forward(
     let (Some(m), Some(x), Some(out), Some(s)) = args else {
         return NULL_POINTER;
     };
-    match m {
-        Model::Mlp(mlp) => code(mlp.forward(x, out, s)),
-        other => Error::WrongKind {
-            expected: crate::Kind::Mlp,
-            found: other.kind(),
-        }
-        .code(),
-    }
+    code(m.forward(x, out, s))
 }

@@ -172,6 +172,73 @@ pub fn encode_mlp(
     frame(VERSION_PLAIN, Kind::Mlp, &words, &payload)
 }
 
+/// One block of a residual MLP as the training framework stores it (see
+/// [`crate::ResMlp`]): `h ← act(W h + b) + S(h)`.
+#[derive(Clone, Copy, Debug)]
+pub struct ResidualBlock<'a> {
+    /// `W`, `b`.
+    pub layer: DenseLayer<'a>,
+    /// The affine skip `P h + c` (`P` `[outputs, inputs]` as `weight`, `c`
+    /// as `bias`), or `None` for the identity (same widths only).
+    pub skip: Option<DenseLayer<'a>>,
+}
+
+/// Encodes a residual MLP: `blocks`, then the linear layer `out`.
+pub fn encode_residual_mlp(
+    activation: Activation,
+    blocks: &[ResidualBlock<'_>],
+    out: &DenseLayer<'_>,
+) -> Result<Vec<u8>, ExportError> {
+    let inputs = blocks.first().map_or(out.inputs, |b| b.layer.inputs);
+    let mut words = vec![
+        activation.code(),
+        u32_of("blocks", blocks.len())?,
+        u32_of("input width", inputs)?,
+    ];
+    let mut payload = Vec::new();
+    let mut width = inputs;
+    let mut scratch = Vec::new();
+    for (k, b) in blocks.iter().enumerate() {
+        let (i, o) = (b.layer.inputs, b.layer.outputs);
+        if i != width {
+            return fail(format!("block {k} reads {i} inputs but gets {width}"));
+        }
+        words.push(u32_of("width", o)?);
+        words.push(u32::from(b.skip.is_some()));
+        let mut one = |l: &DenseLayer<'_>, what: &str| -> Result<(), ExportError> {
+            if l.inputs != i || l.outputs != o {
+                return fail(format!(
+                    "block {k}: the {what} must be {i} → {o}, got {} → {}",
+                    l.inputs, l.outputs
+                ));
+            }
+            scratch.clear();
+            dense(core::slice::from_ref(l), &mut scratch, &mut payload)
+        };
+        one(&b.layer, "layer")?;
+        match &b.skip {
+            Some(s) => one(s, "skip")?,
+            None if i != o => {
+                return fail(format!(
+                    "block {k}: an identity skip needs equal widths, got {i} → {o}"
+                ))
+            }
+            None => {}
+        }
+        width = o;
+    }
+    if out.inputs != width {
+        return fail(format!(
+            "the output layer reads {} inputs but gets {width}",
+            out.inputs
+        ));
+    }
+    words.push(u32_of("output width", out.outputs)?);
+    scratch.clear();
+    dense(core::slice::from_ref(out), &mut scratch, &mut payload)?;
+    frame(VERSION_PLAIN, Kind::ResMlp, &words, &payload)
+}
+
 /// Encodes an MDN.
 pub fn encode_mdn(spec: &MdnSpec<'_>) -> Result<Vec<u8>, ExportError> {
     let Some(hidden) = spec.layers.len().checked_sub(1) else {

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | 0 | 4 | magic `FGRT` ([`MAGIC`]) |
 //! | 4 | 2 | format version ([`VERSION_PLAIN`] 1 or [`VERSION`] 2) |
-//! | 6 | 2 | model kind ([`Kind`]: 1 MLP, 2 MAF, 3 MDN) |
+//! | 6 | 2 | model kind ([`Kind`]: 1 MLP, 2 MAF, 3 MDN, 4 residual MLP) |
 //! | 8 | 4 | `W`: number of u32 header words |
 //! | 12 | 4 | `P`: number of f32 payload values |
 //! | 16 | 4·W | header words: dimensions and hyper-parameters (per kind, below) |
@@ -23,6 +23,14 @@
 //! * **MLP**: activation, L (layers ≥ 1), widths `n₀ … n_L`. Payload per
 //!   layer: `Wᵀ [n_{l−1}, n_l]`, bias `[n_l]`. The activation follows every
 //!   layer but the last.
+//! * **Residual MLP**: activation, B (blocks), n₀ (inputs), B × (width
+//!   n_b, skip flag: 0 identity, which needs n_b = n_{b−1}, 1 affine), then
+//!   the output width m. Payload per block: `Wᵀ [n_{b−1}, n_b]`, bias
+//!   `[n_b]`, and for an affine skip `Pᵀ [n_{b−1}, n_b]`, `c [n_b]`; then
+//!   the output layer `Wᵀ [n_B, m]`, bias `[m]`. A block computes
+//!   `h ← act(W h + b) + S(h)` with `S(h) = h` or `P h + c`; the output is
+//!   `W h + b`. The encoder writes version 1 (any normalisation is folded
+//!   into the first block and the output layer).
 //! * **MAF**: d, c, flows F, activation, log-scale bound s (f32 bits),
 //!   layers per MADE L (hidden + output); per layer: width, reads-features
 //!   (0/1), groups G, then G × (rows, prefix); then (F − 1) permutations of
@@ -75,6 +83,8 @@ pub enum Kind {
     Maf = 2,
     /// A mixture density network ([`crate::Mdn`]).
     Mdn = 3,
+    /// A residual MLP ([`crate::ResMlp`]).
+    ResMlp = 4,
 }
 
 impl Kind {
@@ -84,6 +94,7 @@ impl Kind {
             1 => Ok(Kind::Mlp),
             2 => Ok(Kind::Maf),
             3 => Ok(Kind::Mdn),
+            4 => Ok(Kind::ResMlp),
             other => Err(Error::UnknownKind(other)),
         }
     }
@@ -95,6 +106,7 @@ impl fmt::Display for Kind {
             Kind::Mlp => "MLP",
             Kind::Maf => "MAF",
             Kind::Mdn => "MDN",
+            Kind::ResMlp => "residual MLP",
         })
     }
 }

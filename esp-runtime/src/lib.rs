@@ -58,6 +58,7 @@ mod mdn;
 mod mlp;
 mod model;
 mod norm;
+mod resmlp;
 mod rng;
 pub mod selftest;
 
@@ -69,6 +70,7 @@ pub use mdn::{DiagTransform, Mdn};
 pub use mlp::Mlp;
 pub use model::Model;
 pub use norm::Normalisation;
+pub use resmlp::ResMlp;
 pub use rng::Rng;
 
 /// ½·ln 2π, as the training framework's MAF uses it.

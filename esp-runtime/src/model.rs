@@ -1,7 +1,7 @@
 //! Any exported model, by the kind its blob declares.
 
 use crate::format::{self, Kind};
-use crate::{Error, Maf, Mdn, Mlp};
+use crate::{Error, Maf, Mdn, Mlp, ResMlp};
 
 /// A model of any kind, read from a blob ([`Model::from_bytes`] dispatches
 /// on the kind in the header).
@@ -13,6 +13,8 @@ pub enum Model<'a> {
     Maf(Maf<'a>),
     /// A mixture density network.
     Mdn(Mdn<'a>),
+    /// A residual MLP.
+    ResMlp(ResMlp<'a>),
 }
 
 impl<'a> Model<'a> {
@@ -23,6 +25,7 @@ impl<'a> Model<'a> {
             Kind::Mlp => Model::Mlp(Mlp::from_blob(blob)?),
             Kind::Maf => Model::Maf(Maf::from_blob(blob)?),
             Kind::Mdn => Model::Mdn(Mdn::from_blob(blob)?),
+            Kind::ResMlp => Model::ResMlp(ResMlp::from_blob(blob)?),
         })
     }
 
@@ -32,6 +35,7 @@ impl<'a> Model<'a> {
             Model::Mlp(_) => Kind::Mlp,
             Model::Maf(_) => Kind::Maf,
             Model::Mdn(_) => Kind::Mdn,
+            Model::ResMlp(_) => Kind::ResMlp,
         }
     }
 
@@ -41,6 +45,7 @@ impl<'a> Model<'a> {
             Model::Mlp(m) => m.scratch_len(),
             Model::Maf(m) => m.scratch_len(),
             Model::Mdn(m) => m.scratch_len(),
+            Model::ResMlp(m) => m.scratch_len(),
         }
     }
 
@@ -50,6 +55,7 @@ impl<'a> Model<'a> {
             Model::Mlp(m) => m.inputs(),
             Model::Maf(m) => m.dim(),
             Model::Mdn(m) => m.dim(),
+            Model::ResMlp(m) => m.inputs(),
         }
     }
 
@@ -59,6 +65,20 @@ impl<'a> Model<'a> {
             Model::Mlp(m) => m.outputs(),
             Model::Maf(m) => m.features(),
             Model::Mdn(m) => m.features(),
+            Model::ResMlp(m) => m.outputs(),
+        }
+    }
+
+    /// The output of an MLP or residual MLP for the input row `x`;
+    /// [`Error::WrongKind`] for a density.
+    pub fn forward(&self, x: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<(), Error> {
+        match self {
+            Model::Mlp(m) => m.forward(x, out, scratch),
+            Model::ResMlp(m) => m.forward(x, out, scratch),
+            other => Err(Error::WrongKind {
+                expected: Kind::Mlp,
+                found: other.kind(),
+            }),
         }
     }
 
@@ -67,9 +87,9 @@ impl<'a> Model<'a> {
         match self {
             Model::Maf(m) => m.log_prob(x, features, scratch),
             Model::Mdn(m) => m.log_prob(x, features, scratch),
-            Model::Mlp(_) => Err(Error::WrongKind {
+            Model::Mlp(_) | Model::ResMlp(_) => Err(Error::WrongKind {
                 expected: Kind::Maf,
-                found: Kind::Mlp,
+                found: self.kind(),
             }),
         }
     }
@@ -86,9 +106,9 @@ impl<'a> Model<'a> {
         match self {
             Model::Maf(m) => m.sample(features, n, out, seed, scratch),
             Model::Mdn(m) => m.sample(features, n, out, seed, scratch),
-            Model::Mlp(_) => Err(Error::WrongKind {
+            Model::Mlp(_) | Model::ResMlp(_) => Err(Error::WrongKind {
                 expected: Kind::Maf,
-                found: Kind::Mlp,
+                found: self.kind(),
             }),
         }
     }

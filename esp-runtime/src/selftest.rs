@@ -88,9 +88,9 @@ pub fn report<W: Write>(
     )?;
     for i in 0..POINTS {
         match model {
-            Model::Mlp(m) => {
+            Model::Mlp(_) | Model::ResMlp(_) => {
                 inputs(i, x, &mut []);
-                m.forward(x, f, scratch)?;
+                model.forward(x, f, scratch)?;
                 write!(w, "out {i}")?;
                 bits(w, f)?;
             }
@@ -102,7 +102,7 @@ pub fn report<W: Write>(
             }
         }
     }
-    if !matches!(model, Model::Mlp(_)) {
+    if !matches!(model, Model::Mlp(_) | Model::ResMlp(_)) {
         inputs(0, x, f);
         model.sample(f, SAMPLES, samples, SAMPLE_SEED, scratch)?;
         for (i, s) in samples.chunks_exact(a).enumerate() {

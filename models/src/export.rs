@@ -6,6 +6,7 @@
 //! | `cde train --model maf` | MAF (MADE weights the masks zero are left out) |
 //! | `cde train --model mdn` | MDN |
 //! | `maml sinusoid train` (and any state dict of one chain of `P.{i}.weight/bias` layers) | MLP |
+//! | `regress train` | MLP (plain) or residual MLP, normalisation folded in |
 //!
 //! For NAME (default: the kind, `maf`, `mdn` or `mlp`) the output folder gets
 //! `NAME.bin` (the blob), `NAME.rs` (`pub static NAME_BLOB: &[u8]`, 4-byte
@@ -297,6 +298,158 @@ fn mlp_layer_names(state: &BTreeMap<String, Tensor>) -> Result<Vec<String>> {
     }
 }
 
+/// A dense layer view of `[o, i]` weights and `[o]` biases.
+fn layer<'a>(w: &'a [f32], b: &'a [f32], o: usize, i: usize) -> DenseLayer<'a> {
+    DenseLayer {
+        inputs: i,
+        outputs: o,
+        weight: w,
+        bias: b,
+    }
+}
+
+/// The blob of a `regress train` network, its input normalisation folded
+/// into the first layer (and the first skip) and its output
+/// de-normalisation into the last, so the runtime maps user inputs to user
+/// outputs: a plain MLP blob, or a residual MLP blob.
+pub fn regress_blob(net: &crate::regress::RegressionNet) -> Result<(String, Vec<u8>)> {
+    use crate::regress::model::Body;
+    let (xn, yn) = (net.x_norm()?, net.y_norm()?);
+    let (mu, sd) = (xn.mean(), xn.std());
+    let act = esp_activation(net.spec().activation);
+    // W' = W diag(1/σ), b' = b − W (μ/σ): the layer applied to raw inputs.
+    let fold_in = |w: &Tensor, b: Option<Tensor>| -> (Vec<f32>, Vec<f32>) {
+        let (o, i) = (w.dims()[0], w.dims()[1]);
+        let wd = w.data();
+        let mut w2 = vec![0f32; o * i];
+        let mut b2 = b.map_or_else(|| vec![0f32; o], |b| b.data().to_vec());
+        for r in 0..o {
+            for c in 0..i {
+                w2[r * i + c] = wd[r * i + c] / sd[c];
+                b2[r] -= wd[r * i + c] * mu[c] / sd[c];
+            }
+        }
+        (w2, b2)
+    };
+    // W' = diag(σy) W, b' = σy ⊙ b + μy.
+    let fold_out = |w: &Tensor, b: &Tensor| -> (Vec<f32>, Vec<f32>) {
+        let (o, i) = (w.dims()[0], w.dims()[1]);
+        let mut w2 = w.data().to_vec();
+        let mut b2 = b.data().to_vec();
+        for r in 0..o {
+            let s = yn.std()[r];
+            w2[r * i..(r + 1) * i].iter_mut().for_each(|v| *v *= s);
+            b2[r] = b2[r] * s + yn.mean()[r];
+        }
+        (w2, b2)
+    };
+
+    match &net.body {
+        Body::Plain(mlp) => {
+            let state = mlp.state_dict();
+            let names = mlp_layer_names(&state)?;
+            let mut tensors = linear_tensors(&state, &names)?;
+            let last = tensors.len() - 1;
+            let mut owned: Vec<(Vec<f32>, Vec<f32>, usize, usize)> = Vec::new();
+            for (k, (w, b)) in tensors.iter_mut().enumerate() {
+                let (o, i) = (w.dims()[0], w.dims()[1]);
+                let (mut w2, mut b2) = if k == 0 {
+                    fold_in(w, Some(b.clone()))
+                } else {
+                    (w.data().to_vec(), b.data().to_vec())
+                };
+                if k == last {
+                    let (w3, b3) = fold_out(
+                        &Tensor::from_vec(w2, &[o, i])?,
+                        &Tensor::from_vec(b2, &[o])?,
+                    );
+                    w2 = w3;
+                    b2 = b3;
+                }
+                owned.push((w2, b2, o, i));
+            }
+            let layers: Vec<DenseLayer> = owned
+                .iter()
+                .map(|(w, b, o, i)| layer(w, b, *o, *i))
+                .collect();
+            Ok((
+                "mlp".into(),
+                enc::encode_mlp(act, &layers).map_err(encode_error)?,
+            ))
+        }
+        Body::Residual(res) => {
+            struct Owned {
+                w: Vec<f32>,
+                b: Vec<f32>,
+                skip: Option<(Vec<f32>, Vec<f32>)>,
+                o: usize,
+                i: usize,
+            }
+            let mut blocks = Vec::new();
+            for (k, (lin, proj)) in res.lin.iter().zip(&res.proj).enumerate() {
+                let w = lin.weight.value();
+                let b = lin.bias.as_ref().map(|b| b.value());
+                let (o, i) = (w.dims()[0], w.dims()[1]);
+                let (w2, b2, skip) = if k == 0 {
+                    let (w2, b2) = fold_in(&w, b);
+                    // The skip of normalised inputs: P x̃ (or x̃ itself).
+                    let p = match proj {
+                        Some(p) => p.weight.value(),
+                        None => {
+                            let mut eye = vec![0f32; o * i];
+                            (0..o).for_each(|r| eye[r * i + r] = 1.0);
+                            Tensor::from_vec(eye, &[o, i])?
+                        }
+                    };
+                    let (p2, c2) = fold_in(&p, None);
+                    (w2, b2, Some((p2, c2)))
+                } else {
+                    let b = b.map_or_else(|| vec![0f32; o], |b| b.data().to_vec());
+                    let skip = proj
+                        .as_ref()
+                        .map(|p| (p.weight.value().data().to_vec(), vec![0f32; o]));
+                    (w.data().to_vec(), b, skip)
+                };
+                blocks.push(Owned {
+                    w: w2,
+                    b: b2,
+                    skip,
+                    o,
+                    i,
+                });
+            }
+            let ow = res.out.weight.value();
+            let ob = res
+                .out
+                .bias
+                .as_ref()
+                .map_or_else(|| Tensor::zeros(&[ow.dims()[0]]), |b| Ok(b.value()))?;
+            let (ow2, ob2) = if blocks.is_empty() {
+                let (w, b) = fold_in(&ow, Some(ob));
+                let o = ow.dims()[0];
+                fold_out(
+                    &Tensor::from_vec(w, &[o, ow.dims()[1]])?,
+                    &Tensor::from_vec(b, &[o])?,
+                )
+            } else {
+                fold_out(&ow, &ob)
+            };
+            let views: Vec<enc::ResidualBlock> = blocks
+                .iter()
+                .map(|b| enc::ResidualBlock {
+                    layer: layer(&b.w, &b.b, b.o, b.i),
+                    skip: b.skip.as_ref().map(|(p, c)| layer(p, c, b.o, b.i)),
+                })
+                .collect();
+            let out = layer(&ow2, &ob2, ow.dims()[0], ow.dims()[1]);
+            Ok((
+                "resmlp".into(),
+                enc::encode_residual_mlp(act, &views, &out).map_err(encode_error)?,
+            ))
+        }
+    }
+}
+
 /// The blob of any supported checkpoint, with its kind name. `activation`
 /// overrides (or, for a checkpoint that does not record it, gives) an MLP's
 /// nonlinearity.
@@ -307,6 +460,11 @@ pub fn checkpoint_blob(path: &Path, activation: Option<Activation>) -> Result<(S
         path: path.to_path_buf(),
         problem: e.to_string(),
     };
+    let family: Option<String> = ckpt.json(crate::run::META_FAMILY)?;
+    if family.as_deref() == Some(crate::regress::model::FAMILY) {
+        let net = crate::regress::load(path)?.model;
+        return regress_blob(&net).map_err(with_path);
+    }
     let is_cde = config
         .as_ref()
         .and_then(|c| c.get("model"))

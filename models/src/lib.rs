@@ -10,5 +10,6 @@ pub mod export;
 pub mod flow;
 pub mod maml;
 pub mod plot;
+pub mod regress;
 pub mod run;
 pub mod world;

@@ -260,7 +260,7 @@ fn train_eval_and_predict_a_small_run() {
             ],
             &dir,
         ),
-        "not an intent checkpoint (written by `ferrograd decision intent train`)",
+        "not a decision-intent checkpoint (written by `ferrograd decision intent train`)",
     );
     std::fs::remove_dir_all(&dir).unwrap();
 }

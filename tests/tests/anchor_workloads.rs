@@ -12,8 +12,8 @@
 //! by far more than 1e-4.
 
 use ferrograd_benches::anchors::{
-    Dump, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnStep, MdnStep,
-    TransformerStep, Workload,
+    ConvvaeStep, Dump, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep, MdnRnnPerdimStep,
+    MdnRnnStep, MdnStep, TransformerStep, Workload,
 };
 
 const REL_TOL: f64 = 1e-4;
@@ -93,4 +93,14 @@ fn mdn_step_reproduces_the_reference_losses() {
 #[test]
 fn flowmatch_step_reproduces_the_reference_losses() {
     reproduces::<FlowmatchStep>();
+}
+
+#[test]
+fn convvae_step_reproduces_the_reference_losses() {
+    reproduces::<ConvvaeStep>();
+}
+
+#[test]
+fn mdnrnn_perdim_step_reproduces_the_reference_losses() {
+    reproduces::<MdnRnnPerdimStep>();
 }

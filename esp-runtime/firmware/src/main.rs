@@ -2,8 +2,9 @@
 //! `virt` machine with semihosting: the device half of the host/device
 //! parity check.
 //!
-//! It embeds three exported models (`maf.rs`, `mdn.rs`, `mlp.rs` from
-//! `ferrograd export`, in the folder the build script names) and prints each
+//! It embeds four exported models (`maf.rs`, `mdn.rs`, `mlp.rs`,
+//! `resmlp.rs` from `ferrograd export`, in the folder the build script
+//! names) and prints each
 //! one's [`ferrograd_esp::selftest`] report: log-densities of fixed points,
 //! seeded samples and MLP outputs as f32 bits. The host prints the same
 //! report with `cargo run -p ferrograd-esp --features alloc --example parity`
@@ -28,6 +29,7 @@ use semihosting::println;
 include!(concat!(env!("FERROGRAD_MODELS_DIR"), "/maf.rs"));
 include!(concat!(env!("FERROGRAD_MODELS_DIR"), "/mdn.rs"));
 include!(concat!(env!("FERROGRAD_MODELS_DIR"), "/mlp.rs"));
+include!(concat!(env!("FERROGRAD_MODELS_DIR"), "/resmlp.rs"));
 
 /// `ferrograd-tensor` is `no_std + alloc`, so linking needs a global
 /// allocator; the runtime never uses it (the `heap peak` line shows 0).
@@ -66,9 +68,9 @@ fn run(name: &str, model: &Model<'_>, work: &mut [f32]) {
     let (x, rest) = rest.split_at_mut(model.dim());
     let (f, rest) = rest.split_at_mut(model.features());
     match model {
-        Model::Mlp(m) => {
+        Model::Mlp(_) | Model::ResMlp(_) => {
             selftest::inputs(0, x, &mut []);
-            let (r, n) = instret::measure(|| m.forward(x, f, scratch));
+            let (r, n) = instret::measure(|| model.forward(x, f, scratch));
             if let Err(e) = r {
                 fail("forward", name, e);
             }
@@ -99,7 +101,12 @@ fn main() -> ! {
         if cal.exact() { "exact" } else { "not-exact" }
     );
     let mut work = [0.0f32; WORK];
-    for (name, blob) in [("maf", MAF_BLOB), ("mdn", MDN_BLOB), ("mlp", MLP_BLOB)] {
+    for (name, blob) in [
+        ("maf", MAF_BLOB),
+        ("mdn", MDN_BLOB),
+        ("mlp", MLP_BLOB),
+        ("resmlp", RESMLP_BLOB),
+    ] {
         match Model::from_bytes(blob) {
             Ok(model) => run(name, &model, &mut work),
             Err(e) => fail("blob", name, e),

@@ -4,14 +4,16 @@
 //! full disk never panics.
 
 mod cde;
+mod decision_clip;
 mod decision_intent;
 mod export;
 mod flow;
 mod maml;
 pub mod output;
 pub mod progress;
+mod regress;
 
-use crate::run::config::{read_saved, resolve, resume_config};
+use crate::run::config::{read_saved, resolve_sections, resume_config};
 use crate::run::{OpenMode, RunArgs, RunDir};
 use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ferrograd_nn::Result;
@@ -50,20 +52,33 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
-    /// Decision models of a robot: understanding commands, choosing actions.
+    /// Decision models of a robot (the intent transformer, the CLIP-style
+    /// dual encoder, ...).
     Decision {
         /// The model.
         #[command(subcommand)]
         model: DecisionModel,
     },
-    /// Export a MAF, MDN or MLP checkpoint for the embedded runtime: a blob,
-    /// a Rust source file and a C header.
+    /// Regression surrogates of simulation rollouts (HDF5 or CSV).
+    Regress {
+        /// What to do.
+        #[command(subcommand)]
+        action: regress::RegressAction,
+    },
+    /// Export a MAF, MDN, MLP or regression checkpoint for the embedded
+    /// runtime: a blob, a Rust source file and a C header.
     Export(export::ExportArgs),
 }
 
-/// The decision models.
+/// The models of `ferrograd decision`.
 #[derive(Subcommand, Debug)]
 pub enum DecisionModel {
+    /// CLIP-style dual encoder of rendered shape scenes and captions.
+    Clip {
+        /// What to do.
+        #[command(subcommand)]
+        action: decision_clip::ClipAction,
+    },
     /// The intent transformer: a command's intent and slot values.
     Intent {
         /// What to do.
@@ -97,13 +112,30 @@ fn prepare<C>(
 where
     C: FromArgMatches + Serialize + DeserializeOwned + Default,
 {
+    prepare_sections(run, m, test, validate, length, default_out, &[])
+}
+
+/// [`prepare`] for a family whose YAML files may group their keys in
+/// `sections` (see [`crate::run::config::flatten_sections`]).
+fn prepare_sections<C>(
+    run: &RunArgs,
+    m: &ArgMatches,
+    test: fn(&mut C),
+    validate: fn(&C) -> Result<()>,
+    length: &str,
+    default_out: impl FnOnce(&C) -> PathBuf,
+    sections: &[&str],
+) -> Result<(C, RunDir, bool)>
+where
+    C: FromArgMatches + Serialize + DeserializeOwned + Default,
+{
     if let Some(dir) = &run.resume {
         let saved: C = read_saved(&dir.join(crate::run::dir::CONFIG_FILE))?;
         let cfg = resume_config(m, &saved, &[length])?;
         validate(&cfg)?;
         return Ok((cfg, RunDir::open(dir, OpenMode::Resume)?, true));
     }
-    let cfg: C = resolve(m, run.config.as_deref(), run.test.then_some(test))?;
+    let cfg: C = resolve_sections(m, run.config.as_deref(), run.test.then_some(test), sections)?;
     validate(&cfg)?;
     let dir = run.out.clone().unwrap_or_else(|| default_out(&cfg));
     let mode = if run.overwrite {
@@ -134,8 +166,10 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Cde { action } => cde::run(action, m, &mut out),
         Command::Flow { action } => flow::run(action, m, &mut out),
         Command::Decision { model } => match model {
+            DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
             DecisionModel::Intent { action } => decision_intent::run(action, m, &mut out),
         },
+        Command::Regress { action } => regress::run(action, m, &mut out),
         Command::Export(args) => export::run(args, &mut out),
     }
 }

@@ -6,3 +6,5 @@ pub mod intent;
 pub mod token_classifier;
 
 pub use token_classifier::{TokenClassifier, TokenClassifierConfig};
+
+pub mod clip;

@@ -100,6 +100,53 @@ pub fn resolve<C>(matches: &ArgMatches, yaml: Option<&Path>, test: Option<fn(&mu
 where
     C: FromArgMatches + Serialize + DeserializeOwned + Default,
 {
+    resolve_sections(matches, yaml, test, &[])
+}
+
+/// The keys of the YAML mapping `map` with the mappings under `sections`
+/// (`data:`, `model:`, ...) moved to the top level; a key given twice is an
+/// error naming it and the file.
+pub fn flatten_sections(
+    map: Map<String, Value>,
+    sections: &[&str],
+    path: &Path,
+) -> Result<Map<String, Value>> {
+    let mut out = Map::new();
+    let put = |key: String, value: Value, out: &mut Map<String, Value>| {
+        if out.contains_key(&key) {
+            return Err(Error::Format {
+                path: path.to_path_buf(),
+                problem: format!("key '{key}' is given twice"),
+            });
+        }
+        out.insert(key, value);
+        Ok(())
+    };
+    for (key, value) in map {
+        match value {
+            Value::Object(inner) if sections.contains(&key.as_str()) => {
+                for (k, v) in inner {
+                    put(k, v, &mut out)?;
+                }
+            }
+            Value::Null if sections.contains(&key.as_str()) => {}
+            other => put(key, other, &mut out)?,
+        }
+    }
+    Ok(out)
+}
+
+/// [`resolve`] for a family whose YAML files may group their keys in
+/// `sections` (see [`flatten_sections`]).
+pub fn resolve_sections<C>(
+    matches: &ArgMatches,
+    yaml: Option<&Path>,
+    test: Option<fn(&mut C)>,
+    sections: &[&str],
+) -> Result<C>
+where
+    C: FromArgMatches + Serialize + DeserializeOwned + Default,
+{
     let typed = C::from_arg_matches(matches).map_err(|e| Error::Config(e.to_string()))?;
     let mut base = C::default();
     if let Some(preset) = test {
@@ -108,7 +155,7 @@ where
     let mut merged = to_object(&base)?;
     let known: Vec<String> = merged.keys().cloned().collect();
     if let Some(path) = yaml {
-        for (key, value) in read_yaml(path)? {
+        for (key, value) in flatten_sections(read_yaml(path)?, sections, path)? {
             if !merged.contains_key(&key) {
                 return Err(Error::Format {
                     path: path.to_path_buf(),

@@ -26,12 +26,13 @@ use std::path::Path;
 
 /// What writes checkpoints of each family, for messages about a file of the
 /// wrong family.
-const WRITERS: [(&str, &str); 5] = [
+const WRITERS: [(&str, &str); 6] = [
     ("flow", "ferrograd flow train"),
     ("cde", "ferrograd cde train"),
     ("maml-sinusoid", "ferrograd maml sinusoid train"),
     ("maml-classify", "ferrograd maml classify"),
-    ("intent", "ferrograd decision intent train"),
+    ("decision-clip", "ferrograd decision clip train"),
+    ("decision-intent", "ferrograd decision intent train"),
 ];
 
 fn writer(family: &str) -> String {

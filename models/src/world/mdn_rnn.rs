@@ -1,10 +1,18 @@
 //! The MDN-RNN of World Models (Ha & Schmidhuber, 2018): an LSTM over
 //! latent-and-action inputs whose per-step head predicts a K-component
-//! diagonal-Gaussian mixture over the next latent, the reward and a
-//! done logit. Parameter names are PyTorch's (`lstm.weight_ih_l0`,
-//! `lstm.bias_hh_l0`, `head.weight`, …).
+//! Gaussian mixture over the next latent, the reward and a done logit.
+//! Parameter names are PyTorch's (`lstm.weight_ih_l0`, `lstm.bias_hh_l0`,
+//! `head.weight`, …).
+//!
+//! Two mixtures ([`MdnRnnConfig::per_dim`]): one K-component mixture of
+//! diagonal Gaussians over the whole latent (the anchors' `mdnrnn_step`,
+//! head `K + 2KZ + 2`), or, as in the paper, an independent K-component
+//! mixture per latent dimension (the anchors' `mdnrnn_perdim_step`, head
+//! `3KZ + 2`: logits, means and log-σ, each `K × Z` component-major, then
+//! reward and done).
 
 use ferrograd_autograd::Var;
+use ferrograd_nn::layers::lstm::LstmState;
 use ferrograd_nn::losses::{
     binary_cross_entropy_with_logits, diag_gaussian_mixture_nll, mse, Reduction,
 };
@@ -21,6 +29,10 @@ pub struct MdnRnnConfig {
     pub hidden: usize,
     /// Mixture components K; default 5.
     pub components: usize,
+    /// An independent mixture per latent dimension (the paper's) instead
+    /// of one over the whole latent; default false (the anchors'
+    /// `mdnrnn_step`).
+    pub per_dim: bool,
 }
 
 impl Default for MdnRnnConfig {
@@ -30,6 +42,7 @@ impl Default for MdnRnnConfig {
             action_dim: 3,
             hidden: 256,
             components: 5,
+            per_dim: false,
         }
     }
 }
@@ -40,15 +53,21 @@ impl MdnRnnConfig {
         self.z_dim + self.action_dim
     }
 
-    /// Head outputs per step: K logits, K·Z means, K·Z log-σ, reward, done.
+    /// Head outputs per step: K logits (K·Z per dimension), K·Z means, K·Z
+    /// log-σ, reward, done.
     pub fn output_dim(&self) -> usize {
-        self.components + 2 * self.components * self.z_dim + 2
+        let logits = if self.per_dim {
+            self.components * self.z_dim
+        } else {
+            self.components
+        };
+        logits + 2 * self.components * self.z_dim + 2
     }
 }
 
 /// The head's outputs for a batch of sequences, split into their parts.
 pub struct MdnRnnOutput {
-    /// Mixture logits `[B, T, K]`.
+    /// Mixture logits `[B, T, K]`, or `[B, T, K, Z]` per dimension.
     pub logits: Var,
     /// Component means `[B, T, K, Z]`.
     pub means: Var,
@@ -66,7 +85,7 @@ pub struct MdnRnnOutput {
 /// use ferrograd_autograd::Var;
 /// use ferrograd_models::world::{MdnRnn, MdnRnnConfig};
 /// use ferrograd_tensor::Tensor;
-/// let config = MdnRnnConfig { z_dim: 2, action_dim: 1, hidden: 8, components: 3 };
+/// let config = MdnRnnConfig { z_dim: 2, action_dim: 1, hidden: 8, components: 3, per_dim: false };
 /// let model = MdnRnn::new(&config, 0).unwrap();
 /// let za = Var::constant(Tensor::zeros(&[4, 5, 3]).unwrap()); // 4 sequences of 5 steps
 /// let out = model.forward_heads(&za).unwrap();
@@ -114,33 +133,129 @@ impl MdnRnn {
     /// The head's outputs for inputs `za` `[B, T, Z + A]`, from a zero
     /// initial state.
     pub fn forward_heads(&self, za: &Var) -> Result<MdnRnnOutput> {
-        let out = self.head.forward(&self.lstm.forward(za)?)?;
+        Ok(self.forward_from(za, None)?.0)
+    }
+
+    /// The head's outputs for `za` `[B, T, Z + A]` from `state` (zero if
+    /// `None`), and the LSTM state after the last step: a dream steps with
+    /// T = 1 and carries the state.
+    pub fn forward_from(
+        &self,
+        za: &Var,
+        state: Option<&LstmState>,
+    ) -> Result<(MdnRnnOutput, LstmState)> {
+        let d = za.dims();
+        if d.len() != 3 || d[2] != self.config.input_dim() {
+            return Err(Error::Config(format!(
+                "mdn-rnn: inputs must be [B, T, {}] (latent and action), got {d:?}",
+                self.config.input_dim()
+            )));
+        }
+        let (h, state) = self.lstm.forward_seq(za, state)?;
+        let out = self.head.forward(&h)?;
         let (b, t) = (out.dims()[0], out.dims()[1]);
         let (k, z, n) = (
             self.config.components,
             self.config.z_dim,
             self.config.output_dim(),
         );
-        let ms = out.narrow(2, k, 2 * k * z)?.reshape(&[b, t, 2, k, z])?;
-        Ok(MdnRnnOutput {
-            logits: out.narrow(2, 0, k)?,
-            means: ms.narrow(2, 0, 1)?.reshape(&[b, t, k, z])?,
-            log_sigmas: ms.narrow(2, 1, 1)?.reshape(&[b, t, k, z])?,
-            reward: out.narrow(2, n - 2, 1)?.reshape(&[b, t])?,
-            done: out.narrow(2, n - 1, 1)?.reshape(&[b, t])?,
-        })
+        let nl = n - 2 - 2 * k * z;
+        let ms = out.narrow(2, nl, 2 * k * z)?.reshape(&[b, t, 2, k, z])?;
+        let logits = out.narrow(2, 0, nl)?;
+        let logits = if self.config.per_dim {
+            logits.reshape(&[b, t, k, z])?
+        } else {
+            logits
+        };
+        Ok((
+            MdnRnnOutput {
+                logits,
+                means: ms.narrow(2, 0, 1)?.reshape(&[b, t, k, z])?,
+                log_sigmas: ms.narrow(2, 1, 1)?.reshape(&[b, t, k, z])?,
+                reward: out.narrow(2, n - 2, 1)?.reshape(&[b, t])?,
+                done: out.narrow(2, n - 1, 1)?.reshape(&[b, t])?,
+            },
+            state,
+        ))
     }
 
-    /// [`diag_gaussian_mixture_nll`] of the next latents `z_next` `[B, T,
-    /// Z]` + MSE of `reward` `[B, T]` + BCE-with-logits of `done` `[B, T]`,
-    /// each a mean over (batch, time).
+    /// The mixture NLL of `z_next` `[B, T, Z]` per step, `[B, T]`: with one
+    /// mixture, `−log p(z')`; per dimension, `−Σ_j log p_j(z'_j)`.
+    pub fn step_nll(&self, o: &MdnRnnOutput, z_next: &Var) -> Result<Var> {
+        if !self.config.per_dim {
+            return diag_gaussian_mixture_nll(
+                &o.logits,
+                &o.means,
+                &o.log_sigmas,
+                z_next,
+                Reduction::None,
+            );
+        }
+        let zd = z_next.dims();
+        if zd.len() != 3 || zd[2] != self.config.z_dim {
+            return Err(Error::Config(format!(
+                "mdn-rnn: next latents must be [B, T, {}], got {zd:?}",
+                self.config.z_dim
+            )));
+        }
+        // [B, T, K, Z] → [B, T, Z, K] (and a trailing axis of 1 for the
+        // one-dimensional Gaussians).
+        let per = |v: &Var| -> Result<Var> {
+            let p = v.permute(&[0, 1, 3, 2])?;
+            let mut dims = p.dims().to_vec();
+            dims.push(1);
+            Ok(p.reshape(&dims)?)
+        };
+        let target = z_next.reshape(&[zd[0], zd[1], zd[2], 1])?;
+        let nll = diag_gaussian_mixture_nll(
+            &o.logits.permute(&[0, 1, 3, 2])?,
+            &per(&o.means)?,
+            &per(&o.log_sigmas)?,
+            &target,
+            Reduction::None,
+        )?;
+        Ok(nll.sum(&[2], false)?)
+    }
+
+    /// [`MdnRnn::step_nll`] of the next latents `z_next` `[B, T, Z]` + MSE
+    /// of `reward` `[B, T]` + BCE-with-logits of `done` `[B, T]`, each a
+    /// mean over (batch, time).
     pub fn loss(&self, za: &Var, z_next: &Var, reward: &Var, done: &Var) -> Result<Var> {
         let o = self.forward_heads(za)?;
-        let nll =
-            diag_gaussian_mixture_nll(&o.logits, &o.means, &o.log_sigmas, z_next, Reduction::Mean)?;
+        let nll = self.step_nll(&o, z_next)?.mean_all();
         let r_loss = mse(&o.reward, reward, Reduction::Mean)?;
         let d_loss = binary_cross_entropy_with_logits(&o.done, done, None, Reduction::Mean)?;
         Ok(nll.add(&r_loss)?.add(&d_loss)?)
+    }
+
+    /// The loss of [`MdnRnn::loss`] with a mask `[B, T]` of 1 for real steps
+    /// and 0 for padding: each term is a mean over the real steps only, so
+    /// padded steps count for nothing. Also returns the three terms' values
+    /// (NLL, reward MSE, done BCE).
+    pub fn masked_loss(
+        &self,
+        za: &Var,
+        z_next: &Var,
+        reward: &Var,
+        done: &Var,
+        mask: &Var,
+    ) -> Result<(Var, [f32; 3])> {
+        let o = self.forward_heads(za)?;
+        let count = mask.sum_all().item()?;
+        if count <= 0.0 {
+            return Err(Error::Config("mdn-rnn: the mask selects no step".into()));
+        }
+        let masked = |v: Var| -> Result<Var> { Ok(v.mul(mask)?.sum_all().mul_scalar(1.0 / count)) };
+        let nll = masked(self.step_nll(&o, z_next)?)?;
+        let r = masked(mse(&o.reward, reward, Reduction::None)?)?;
+        let d = masked(binary_cross_entropy_with_logits(
+            &o.done,
+            done,
+            None,
+            Reduction::None,
+        )?)?;
+        let parts = [nll.item()?, r.item()?, d.item()?];
+        Ok((nll.add(&r)?.add(&d)?, parts))
     }
 }
 
@@ -174,6 +289,7 @@ mod tests {
             action_dim: 2,
             hidden: 6,
             components: 2,
+            per_dim: false,
         };
         let m = MdnRnn::new(&c, 4).unwrap();
         let (za, zn) = (ramp(&[2, 4, 5], 0.2), ramp(&[2, 4, 3], 0.3));
@@ -195,5 +311,78 @@ mod tests {
         let r = m.loss(&za, &ramp(&[2, 4, 2], 0.1), &r, &d);
         assert!(matches!(r, Err(Error::Config(_))));
         assert!(MdnRnn::new(&MdnRnnConfig { components: 0, ..c }, 0).is_err());
+    }
+
+    #[test]
+    fn per_dimension_mixtures_sum_one_dimensional_nlls() {
+        let c = MdnRnnConfig {
+            z_dim: 3,
+            action_dim: 2,
+            hidden: 6,
+            components: 2,
+            per_dim: true,
+        };
+        let m = MdnRnn::new(&c, 5).unwrap();
+        assert_eq!(m.head.weight.dims(), &[3 * 2 * 3 + 2, 6]);
+        let (za, zn) = (ramp(&[2, 4, 5], 0.2), ramp(&[2, 4, 3], 0.3));
+        let o = m.forward_heads(&za).unwrap();
+        assert_eq!(o.logits.dims(), &[2, 4, 2, 3]);
+        let nll = m.step_nll(&o, &zn).unwrap();
+        assert_eq!(nll.dims(), &[2, 4]);
+        // By hand at (b, t) = (1, 2): Σ_j −log Σ_k softmax_k(l_kj) N(z_j; μ_kj, σ_kj).
+        let (l, mu, ls, z) = (
+            o.logits.value().clone(),
+            o.means.value().clone(),
+            o.log_sigmas.value().clone(),
+            zn.value().clone(),
+        );
+        // Row (b, t) = (1, 2) of [2, 4, ...] is row 6.
+        let at = |t: &Tensor, k: usize, j: usize| t.data()[(6 * 2 + k) * 3 + j] as f64;
+        let mut want = 0.0;
+        for j in 0..3 {
+            let zj = z.data()[6 * 3 + j] as f64;
+            let norm: f64 = (0..2).map(|k| at(&l, k, j).exp()).sum();
+            let p: f64 = (0..2)
+                .map(|k| {
+                    let s = at(&ls, k, j).exp();
+                    let e = (zj - at(&mu, k, j)) / s;
+                    at(&l, k, j).exp() / norm * (-0.5 * e * e).exp()
+                        / (s * (2.0 * std::f64::consts::PI).sqrt())
+                })
+                .sum();
+            want -= p.ln();
+        }
+        let got = nll.value().data()[6] as f64;
+        assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+    }
+
+    #[test]
+    fn padded_steps_count_for_nothing() {
+        let c = MdnRnnConfig {
+            z_dim: 2,
+            action_dim: 1,
+            hidden: 5,
+            components: 2,
+            per_dim: true,
+        };
+        let m = MdnRnn::new(&c, 2).unwrap();
+        let (za, zn) = (ramp(&[1, 4, 3], 0.2), ramp(&[1, 4, 2], 0.3));
+        let (r, d) = (ramp(&[1, 4], 0.1), ramp(&[1, 4], 0.0));
+        let mask = Var::constant(Tensor::from_vec(vec![1.0, 1.0, 0.0, 0.0], &[1, 4]).unwrap());
+        let (full, _) = m.masked_loss(&za, &zn, &r, &d, &mask).unwrap();
+        // Garbage in the padded steps' targets changes nothing.
+        let mut zv = zn.value().data().to_vec();
+        zv[4..].iter_mut().for_each(|v| *v = 1e3);
+        let zn2 = Var::constant(Tensor::from_vec(zv, &[1, 4, 2]).unwrap());
+        let (other, _) = m.masked_loss(&za, &zn2, &r, &d, &mask).unwrap();
+        assert_eq!(full.item().unwrap(), other.item().unwrap());
+        // And it is the unmasked loss of the first two steps.
+        let first = |v: &Var| v.narrow(1, 0, 2).unwrap();
+        let want = m
+            .loss(&first(&za), &first(&zn), &first(&r), &first(&d))
+            .unwrap();
+        assert!((full.item().unwrap() - want.item().unwrap()).abs() < 1e-5);
+        let none = Var::constant(Tensor::zeros(&[1, 4]).unwrap());
+        assert!(m.masked_loss(&za, &zn, &r, &d, &none).is_err());
     }
 }

@@ -2,6 +2,12 @@
 //! with [`MdnRnn`], the memory model of Ha & Schmidhuber's World Models
 //! (the anchors' `mdnrnn_step` model).
 
+pub mod config;
+pub mod dream;
+pub mod env;
+pub mod episodes;
 pub mod mdn_rnn;
+pub mod train;
+pub mod vae;
 
 pub use mdn_rnn::{MdnRnn, MdnRnnConfig, MdnRnnOutput};

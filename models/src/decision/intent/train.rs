@@ -38,7 +38,7 @@ use std::fmt;
 use std::path::Path;
 
 /// The family name in the checkpoints of `decision intent train`.
-pub const FAMILY: &str = "intent";
+pub const FAMILY: &str = "decision-intent";
 /// Checkpoint metadata key of the tokeniser (JSON).
 pub const META_TOKENIZER: &str = "tokenizer";
 /// Checkpoint metadata key of the label sets (JSON: intents and slots).

@@ -1,0 +1,218 @@
+//! The configuration of the world-model pipeline: rollout collection, the
+//! VAE, the MDN-RNN and the planner. Every key is a long flag of the
+//! `ferrograd world` commands (with `-` for `_`) and a YAML key.
+
+use super::dream::{PlanConfig, Planner};
+use super::mdn_rnn::MdnRnnConfig;
+use super::vae::VaeConfig;
+use crate::run::config::Checks;
+use clap::Args;
+use ferrograd_nn::Result;
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+fn d() -> WorldConfig {
+    WorldConfig::default()
+}
+
+/// Settings of every stage of `ferrograd world`.
+#[derive(Args, Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WorldConfig {
+    /// Folder of episode files (written by `world collect`, read by the
+    /// training stages).
+    #[arg(long, value_name = "DIR")]
+    pub episodes_dir: Option<PathBuf>,
+    /// Episodes to collect.
+    #[arg(long, default_value_t = d().episodes)]
+    pub episodes: usize,
+    /// Chance of a random action in the collecting policy (the rest follow
+    /// the lowest fruit), so the data hold good and bad play.
+    #[arg(long, default_value_t = d().noise)]
+    pub noise: f64,
+    /// Latent size of the VAE.
+    #[arg(long, default_value_t = d().z_dim)]
+    pub z_dim: usize,
+    /// Frames sampled from the episodes to train the VAE on.
+    #[arg(long, default_value_t = d().vae_frames)]
+    pub vae_frames: usize,
+    /// VAE passes over its frames.
+    #[arg(long, default_value_t = d().vae_epochs)]
+    pub vae_epochs: usize,
+    /// VAE learning rate (Adam).
+    #[arg(long, default_value_t = d().vae_lr)]
+    pub vae_lr: f64,
+    /// Frames per VAE batch.
+    #[arg(long, default_value_t = d().vae_batch)]
+    pub vae_batch: usize,
+    /// LSTM hidden units of the MDN-RNN.
+    #[arg(long, default_value_t = d().hidden)]
+    pub hidden: usize,
+    /// Mixture components per latent dimension.
+    #[arg(long, default_value_t = d().components)]
+    pub components: usize,
+    /// Steps per training window of the MDN-RNN (shorter episode ends are
+    /// padded and masked).
+    #[arg(long, default_value_t = d().seq_len)]
+    pub seq_len: usize,
+    /// MDN-RNN passes over the windows.
+    #[arg(long, default_value_t = d().rnn_epochs)]
+    pub rnn_epochs: usize,
+    /// MDN-RNN learning rate (Adam).
+    #[arg(long, default_value_t = d().rnn_lr)]
+    pub rnn_lr: f64,
+    /// Windows per MDN-RNN batch.
+    #[arg(long, default_value_t = d().rnn_batch)]
+    pub rnn_batch: usize,
+    /// Global gradient-norm clip of the MDN-RNN (0: none).
+    #[arg(long, default_value_t = d().clip)]
+    pub clip: f32,
+    /// Share of the episodes held out to score the MDN-RNN.
+    #[arg(long, default_value_t = d().test_fraction)]
+    pub test_fraction: f64,
+    /// Real episodes per agent when scoring the planner.
+    #[arg(long, default_value_t = d().eval_episodes)]
+    pub eval_episodes: usize,
+    /// The planner's search.
+    #[arg(long, value_enum, default_value_t = d().planner)]
+    pub planner: Planner,
+    /// Steps the planner simulates.
+    #[arg(long, default_value_t = d().horizon)]
+    pub horizon: usize,
+    /// Candidate action sequences per planning round.
+    #[arg(long, default_value_t = d().candidates)]
+    pub candidates: usize,
+    /// Rounds of the cross-entropy method.
+    #[arg(long, default_value_t = d().iterations)]
+    pub iterations: usize,
+    /// Temperature of the planner's simulated draws (0: most likely means).
+    #[arg(long, default_value_t = d().temperature)]
+    pub temperature: f32,
+    /// Seed of everything.
+    #[arg(long, default_value_t = d().seed)]
+    pub seed: u64,
+    /// Stop after this many non-finite losses in a row.
+    #[arg(long, default_value_t = d().max_nonfinite)]
+    pub max_nonfinite: u64,
+}
+
+impl Default for WorldConfig {
+    fn default() -> WorldConfig {
+        WorldConfig {
+            episodes_dir: None,
+            episodes: 120,
+            noise: 0.3,
+            z_dim: 32,
+            vae_frames: 3000,
+            vae_epochs: 3,
+            vae_lr: 1e-3,
+            vae_batch: 32,
+            hidden: 256,
+            components: 5,
+            seq_len: 32,
+            rnn_epochs: 30,
+            rnn_lr: 1e-3,
+            rnn_batch: 32,
+            clip: 1.0,
+            test_fraction: 0.15,
+            eval_episodes: 30,
+            planner: Planner::Cem,
+            horizon: 12,
+            candidates: 48,
+            iterations: 2,
+            temperature: 0.0,
+            seed: 0,
+            max_nonfinite: 20,
+        }
+    }
+}
+
+impl WorldConfig {
+    /// `--test`: a pipeline of seconds.
+    pub fn test_preset(c: &mut WorldConfig) {
+        c.episodes = 8;
+        c.z_dim = 8;
+        c.vae_frames = 64;
+        c.vae_epochs = 1;
+        c.hidden = 16;
+        c.components = 2;
+        c.seq_len = 8;
+        c.rnn_epochs = 2;
+        c.eval_episodes = 2;
+        c.horizon = 3;
+        c.candidates = 4;
+        c.iterations = 1;
+    }
+
+    /// Checks every setting, naming the first bad flag.
+    pub fn validate(&self) -> Result<()> {
+        let c = Checks("world");
+        c.at_least(&[
+            ("episodes", self.episodes, 1),
+            ("z_dim", self.z_dim, 1),
+            ("vae_frames", self.vae_frames, 1),
+            ("vae_epochs", self.vae_epochs, 1),
+            ("vae_batch", self.vae_batch, 1),
+            ("hidden", self.hidden, 1),
+            ("components", self.components, 1),
+            ("seq_len", self.seq_len, 1),
+            ("rnn_epochs", self.rnn_epochs, 1),
+            ("rnn_batch", self.rnn_batch, 1),
+            ("eval_episodes", self.eval_episodes, 1),
+            ("horizon", self.horizon, 1),
+            ("candidates", self.candidates, 1),
+            ("iterations", self.iterations, 1),
+        ])?;
+        c.positive("vae_lr", self.vae_lr)?;
+        c.positive("rnn_lr", self.rnn_lr)?;
+        if !(0.0..=1.0).contains(&self.noise) {
+            return Err(c.fail("noise", format!("must be in [0, 1], got {}", self.noise)));
+        }
+        if !(self.test_fraction > 0.0 && self.test_fraction < 1.0) {
+            return Err(c.fail(
+                "test_fraction",
+                format!(
+                    "must be strictly between 0 and 1, got {}",
+                    self.test_fraction
+                ),
+            ));
+        }
+        for (f, v) in [("clip", self.clip), ("temperature", self.temperature)] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(c.fail(f, format!("must be finite and ≥ 0, got {v}")));
+            }
+        }
+        c.loop_limits(self.max_nonfinite, None)
+    }
+
+    /// The VAE's settings.
+    pub fn vae(&self) -> VaeConfig {
+        VaeConfig {
+            z_dim: self.z_dim,
+            ..VaeConfig::default()
+        }
+    }
+
+    /// The MDN-RNN's settings (a mixture per latent dimension, as in the
+    /// paper).
+    pub fn rnn(&self) -> MdnRnnConfig {
+        MdnRnnConfig {
+            z_dim: self.z_dim,
+            action_dim: super::env::ACTIONS,
+            hidden: self.hidden,
+            components: self.components,
+            per_dim: true,
+        }
+    }
+
+    /// The planner's settings.
+    pub fn plan(&self) -> PlanConfig {
+        PlanConfig {
+            planner: self.planner,
+            horizon: self.horizon,
+            candidates: self.candidates,
+            iterations: self.iterations,
+            temperature: self.temperature,
+        }
+    }
+}
