@@ -5,6 +5,7 @@
 
 mod cde;
 mod decision_clip;
+mod decision_intent;
 mod decision_policy;
 mod export;
 mod flow;
@@ -53,7 +54,8 @@ pub enum Command {
         #[command(subcommand)]
         action: flow::FlowAction,
     },
-    /// Decision models: the CLIP-style dual encoder, the imitation policy.
+    /// Decision models: the intent transformer, the imitation policy, the
+    /// CLIP-style dual encoder.
     Decision {
         /// The model.
         #[command(subcommand)]
@@ -91,6 +93,12 @@ pub enum DecisionModel {
         /// What to do.
         #[command(subcommand)]
         action: decision_policy::PolicyAction,
+    },
+    /// The intent transformer: a command's intent and slot values.
+    Intent {
+        /// What to do.
+        #[command(subcommand)]
+        action: decision_intent::IntentAction,
     },
 }
 
@@ -175,6 +183,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Decision { model } => match model {
             DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
             DecisionModel::Policy { action } => decision_policy::run(action, m, &mut out),
+            DecisionModel::Intent { action } => decision_intent::run(action, m, &mut out),
         },
         Command::Regress { action } => regress::run(action, m, &mut out),
         Command::World { action } => world::run(action, m, &mut out),

@@ -2,6 +2,7 @@
 //! [`TokenClassifier`], a Transformer encoder over token sequences (the
 //! anchors' `transformer_step` model).
 
+pub mod intent;
 pub mod policy;
 pub mod token_classifier;
 

@@ -8,9 +8,10 @@ use ferrograd_autograd::Var;
 use ferrograd_nn::layers::transformer::{TransformerActivation, TransformerEncoderLayerConfig};
 use ferrograd_nn::losses::{cross_entropy, Reduction};
 use ferrograd_nn::{
-    init, Collector, Embedding, Error, Forward, Linear, Module, Param, Result, TransformerEncoder,
+    init, AttentionMask, Collector, Embedding, Error, Forward, Linear, Module, OwnParams, Param,
+    Result, TransformerEncoder,
 };
-use ferrograd_tensor::Indices;
+use ferrograd_tensor::{Indices, Tensor};
 
 /// Settings of a [`TokenClassifier`]; the default is the anchors' model.
 #[derive(Clone, Debug, PartialEq)]
@@ -140,8 +141,8 @@ impl TokenClassifier {
     /// first `T` positions are used).
     pub fn forward_ids(&self, ids: &Indices) -> Result<Var> {
         let (seq_len, t) = (self.config.seq_len, ids.dims().get(1).copied());
-        let t = match (ids.dims().len(), t) {
-            (2, Some(t)) if t >= 1 && t <= seq_len => t,
+        match (ids.dims().len(), t) {
+            (2, Some(t)) if t >= 1 && t <= seq_len => {}
             _ => {
                 return Err(Error::Config(format!(
                     "token classifier: ids must be [batch, time] with 1 ≤ time ≤ {seq_len}, \
@@ -150,15 +151,87 @@ impl TokenClassifier {
                 )))
             }
         };
+        let x = self.tok.forward_ids(ids)?;
+        let h = self.encode(&x, None)?.mean(&[1], false)?;
+        self.out.forward(&h)
+    }
+
+    /// Logits `[B, classes]` for token ids `[B, T]` with a key padding mask
+    /// `padding` `[B, T]` (nonzero marks padding): padded positions are
+    /// neither attended to nor pooled, so a sequence's logits do not depend
+    /// on how much padding follows it. `None` is [`Self::forward_ids`].
+    pub fn forward_ids_masked(&self, ids: &Indices, padding: Option<&Tensor>) -> Result<Var> {
+        if ids.dims().len() != 2 {
+            return Err(Error::Config(format!(
+                "token classifier: ids must be [batch, time], got {:?}",
+                ids.dims()
+            )));
+        }
+        let x = self.tok.forward_ids(ids)?;
+        let h = self.encode(&x, padding)?;
+        self.out.forward(&self.pool(&h, padding)?)
+    }
+
+    fn check_time(&self, dims: &[usize]) -> Result<usize> {
+        let seq_len = self.config.seq_len;
+        match dims {
+            [_, t, ..] if *t >= 1 && *t <= seq_len => Ok(*t),
+            _ => Err(Error::Config(format!(
+                "token classifier: inputs must be [batch, time, ...] with 1 ≤ time ≤ {seq_len}, \
+                 got {dims:?}"
+            ))),
+        }
+    }
+
+    /// Hidden states `[B, T, d_model]` of already embedded tokens `x`
+    /// `[B, T, d_model]`: the first `T` learned positions are added and the
+    /// encoder runs with the key padding mask `padding` `[B, T]` (nonzero
+    /// marks padding), if any. Padded positions get hidden states too
+    /// (computed from the real ones); callers ignore them.
+    pub fn encode(&self, x: &Var, padding: Option<&Tensor>) -> Result<Var> {
+        let t = self.check_time(x.dims())?;
         let pos = self.pos.var();
-        let pos = if t < seq_len {
+        let pos = if t < self.config.seq_len {
             pos.narrow(0, 0, t)?
         } else {
             pos
         };
-        let x = self.tok.forward_ids(ids)?.add(&pos)?;
-        let h = self.enc.forward(&x)?.mean(&[1], false)?;
-        self.out.forward(&h)
+        let x = x.add(&pos)?;
+        match padding {
+            None => self.enc.forward(&x),
+            Some(p) => self.enc.forward_masked_with(
+                &OwnParams,
+                &x,
+                &AttentionMask::none().with_key_padding(p.clone()),
+            ),
+        }
+    }
+
+    /// The mean of hidden states `h` `[B, T, D]` over the positions that
+    /// are not padding (`padding` `[B, T]`, nonzero marks padding), `[B,
+    /// D]`; over every position without a mask. A row that is all padding
+    /// pools to zeros.
+    pub fn pool(&self, h: &Var, padding: Option<&Tensor>) -> Result<Var> {
+        let Some(p) = padding else {
+            return Ok(h.mean(&[1], false)?);
+        };
+        let (b, t) = match h.dims() {
+            &[b, t, _] if p.dims() == [b, t] => (b, t),
+            other => {
+                return Err(Error::Config(format!(
+                    "token classifier: padding {:?} does not fit hidden states {other:?}",
+                    p.dims()
+                )))
+            }
+        };
+        let keep: Vec<f32> = p.data().iter().map(|&v| (v == 0.0) as u8 as f32).collect();
+        let counts: Vec<f32> = keep
+            .chunks_exact(t)
+            .map(|r| r.iter().sum::<f32>().max(1.0))
+            .collect();
+        let keep = Var::constant(Tensor::from_vec(keep, &[b, t, 1])?);
+        let counts = Var::constant(Tensor::from_vec(counts, &[b, 1])?);
+        Ok(h.mul(&keep)?.sum(&[1], false)?.div(&counts)?)
     }
 
     /// Mean cross-entropy of the logits for `ids` `[B, T]` against the
@@ -230,6 +303,33 @@ mod tests {
             TokenClassifier::new(&zero, 0),
             Err(Error::Config(_))
         ));
+    }
+
+    #[test]
+    fn padding_changes_nothing() {
+        let m = TokenClassifier::new(&small(), 3).unwrap();
+        // Row 0 is 2 tokens long, row 1 is 3; padded to 5 with arbitrary ids.
+        let ids = Indices::new(vec![1, 2, 6, 6, 3, 4, 5, 6, 0, 2], &[2, 5]).unwrap();
+        let pad = Tensor::from_vec(vec![0., 0., 1., 1., 1., 0., 0., 0., 1., 1.], &[2, 5]).unwrap();
+        let padded = m.forward_ids_masked(&ids, Some(&pad)).unwrap();
+        let alone = [
+            m.forward_ids(&Indices::new(vec![1, 2], &[1, 2]).unwrap())
+                .unwrap(),
+            m.forward_ids(&Indices::new(vec![4, 5, 6], &[1, 3]).unwrap())
+                .unwrap(),
+        ];
+        for (row, want) in alone.iter().enumerate() {
+            let got = &padded.value().data()[row * 3..row * 3 + 3];
+            for (g, w) in got.iter().zip(want.value().data()) {
+                assert!((g - w).abs() < 1e-5, "row {row}: {g} vs {w}");
+            }
+        }
+        // Without the mask the padding does change the result.
+        let unmasked = m.forward_ids(&ids).unwrap();
+        assert!(unmasked.value().data()[..3]
+            .iter()
+            .zip(alone[0].value().data())
+            .any(|(a, b)| (a - b).abs() > 1e-4));
     }
 
     #[test]

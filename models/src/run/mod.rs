@@ -26,12 +26,13 @@ use std::path::Path;
 
 /// What writes checkpoints of each family, for messages about a file of the
 /// wrong family.
-const WRITERS: [(&str, &str); 9] = [
+const WRITERS: [(&str, &str); 10] = [
     ("flow", "ferrograd flow train"),
     ("cde", "ferrograd cde train"),
     ("maml-sinusoid", "ferrograd maml sinusoid train"),
     ("maml-classify", "ferrograd maml classify"),
     ("decision-clip", "ferrograd decision clip train"),
+    ("decision-intent", "ferrograd decision intent train"),
     ("decision-policy", "ferrograd decision policy train"),
     ("regress", "ferrograd regress train"),
     ("world-vae", "ferrograd world train-vae"),
@@ -39,10 +40,14 @@ const WRITERS: [(&str, &str); 9] = [
 ];
 
 fn writer(family: &str) -> String {
+    let a = match family.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        true => "an",
+        false => "a",
+    };
     WRITERS
         .iter()
         .find(|(f, _)| *f == family)
-        .map(|(_, w)| format!("a {family} checkpoint (written by `{w}`)"))
+        .map(|(_, w)| format!("{a} {family} checkpoint (written by `{w}`)"))
         .unwrap_or_else(|| format!("a '{family}' checkpoint"))
 }
 
