@@ -4,6 +4,7 @@
 //! full disk never panics.
 
 mod cde;
+mod decision_all;
 mod decision_clip;
 mod decision_intent;
 mod decision_policy;
@@ -82,6 +83,10 @@ pub enum Command {
 /// The models of `ferrograd decision`.
 #[derive(Subcommand, Debug)]
 pub enum DecisionModel {
+    /// Train the intent transformer, the imitation policy (DAgger), the
+    /// dual encoder and the MAML few-shot classifier into one folder, with
+    /// a summary table.
+    TrainAll(decision_all::TrainAllArgs),
     /// CLIP-style dual encoder of rendered shape scenes and captions.
     Clip {
         /// What to do.
@@ -181,6 +186,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Cde { action } => cde::run(action, m, &mut out),
         Command::Flow { action } => flow::run(action, m, &mut out),
         Command::Decision { model } => match model {
+            DecisionModel::TrainAll(a) => decision_all::run(a, &mut out),
             DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
             DecisionModel::Policy { action } => decision_policy::run(action, m, &mut out),
             DecisionModel::Intent { action } => decision_intent::run(action, m, &mut out),
