@@ -8,6 +8,7 @@ mod decision_all;
 mod decision_clip;
 mod decision_intent;
 mod decision_policy;
+mod decision_run;
 mod export;
 mod flow;
 mod maml;
@@ -87,6 +88,9 @@ pub enum DecisionModel {
     /// dual encoder and the MAML few-shot classifier into one folder, with
     /// a summary table.
     TrainAll(decision_all::TrainAllArgs),
+    /// Parse a command with the intent model and drive the policy to the
+    /// place it names, in the navigation simulator.
+    Run(decision_run::RunArgs),
     /// CLIP-style dual encoder of rendered shape scenes and captions.
     Clip {
         /// What to do.
@@ -187,6 +191,7 @@ pub fn run() -> ferrograd_nn::Result<()> {
         Command::Flow { action } => flow::run(action, m, &mut out),
         Command::Decision { model } => match model {
             DecisionModel::TrainAll(a) => decision_all::run(a, &mut out),
+            DecisionModel::Run(a) => decision_run::run(a, &mut out),
             DecisionModel::Clip { action } => decision_clip::run(action, m, &mut out),
             DecisionModel::Policy { action } => decision_policy::run(action, m, &mut out),
             DecisionModel::Intent { action } => decision_intent::run(action, m, &mut out),
