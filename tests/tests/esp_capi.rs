@@ -204,7 +204,7 @@ fn fg_log_prob_is_bit_identical_to_rust() {
             let rust = match model {
                 Model::Maf(m) => m.log_prob(&x, &f, &mut s1).unwrap(),
                 Model::Mdn(m) => m.log_prob(&x, &f, &mut s1).unwrap(),
-                Model::Mlp(_) => unreachable!(),
+                Model::Mlp(_) | Model::ResMlp(_) => unreachable!(),
             };
             let c = h.log_prob(&x, &f, &mut s2).unwrap();
             assert_eq!(c.to_bits(), rust.to_bits(), "{name}: {c} vs {rust}");
@@ -230,7 +230,7 @@ fn fg_sample_is_bit_identical_to_rust() {
                 Model::Mdn(m) => m
                     .sample(&f, n, &mut rust, seed as u64, &mut scratch)
                     .unwrap(),
-                Model::Mlp(_) => unreachable!(),
+                Model::Mlp(_) | Model::ResMlp(_) => unreachable!(),
             }
             assert_eq!(
                 h.sample(&f, n, seed as u64, &mut c, &mut scratch),

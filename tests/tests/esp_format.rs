@@ -17,7 +17,7 @@ use common_esp::{
 };
 use ferrograd_esp::export::{self, DenseLayer, MdnSpec};
 use ferrograd_esp::format::{self, crc32, Kind, MAGIC, PREAMBLE, TRAILER, VERSION, VERSION_PLAIN};
-use ferrograd_esp::{Error, Maf, Mdn, Mlp, Model, Rng};
+use ferrograd_esp::{Error, Maf, Mdn, Mlp, Model, ResMlp, Rng};
 use proptest::prelude::*;
 use proptest::sample::Index;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -318,7 +318,7 @@ fn bad_normalisation_is_inconsistent() {
         let plain = match m {
             Model::Maf(m) => m.normalisation(),
             Model::Mdn(m) => m.normalisation(),
-            Model::Mlp(_) => unreachable!(),
+            Model::Mlp(_) | Model::ResMlp(_) => unreachable!(),
         };
         assert_eq!(plain, None, "{name}");
     }
@@ -358,7 +358,7 @@ fn version_1_blobs_still_parse() {
         match Model::from_bytes(b.bytes()).unwrap() {
             Model::Maf(m) => assert_eq!(m.normalisation(), None),
             Model::Mdn(m) => assert_eq!(m.normalisation(), None),
-            Model::Mlp(_) => {}
+            Model::Mlp(_) | Model::ResMlp(_) => {}
         }
     }
     let mlp = mlp_blob();
@@ -421,6 +421,7 @@ fn model_dispatches_on_the_kind() {
         assert_eq!((model.dim(), model.features()), (dim, features), "{name}");
         let scratch = match model {
             Model::Mlp(m) => m.scratch_len(),
+            Model::ResMlp(m) => m.scratch_len(),
             Model::Maf(m) => m.scratch_len(),
             Model::Mdn(m) => m.scratch_len(),
         };
@@ -1118,16 +1119,19 @@ fn parse_all(bytes: &[u8]) -> Result<Result<Model<'_>, Error>, TestCaseError> {
     let mlp = Mlp::from_bytes(bytes).map(drop);
     let maf = Maf::from_bytes(bytes).map(drop);
     let mdn = Mdn::from_bytes(bytes).map(drop);
+    let resmlp = ResMlp::from_bytes(bytes).map(drop);
     match framing {
         Err(e) => {
             prop_assert_eq!(model.map(drop), Err(e));
             prop_assert_eq!(mlp, Err(e));
             prop_assert_eq!(maf, Err(e));
             prop_assert_eq!(mdn, Err(e));
+            prop_assert_eq!(resmlp, Err(e));
         }
         Ok(blob) => {
             let own = match blob.kind {
                 Kind::Mlp => mlp,
+                Kind::ResMlp => resmlp,
                 Kind::Maf => maf,
                 Kind::Mdn => mdn,
             };
@@ -1177,6 +1181,10 @@ fn exercise(model: &Model<'_>, blob_len: usize) -> Result<bool, TestCaseError> {
     for (x, f) in &inputs {
         match model {
             Model::Mlp(m) => {
+                let mut out = vec![0.0; features];
+                prop_assert_eq!(m.forward(x, &mut out, &mut scratch), Ok(()));
+            }
+            Model::ResMlp(m) => {
                 let mut out = vec![0.0; features];
                 prop_assert_eq!(m.forward(x, &mut out, &mut scratch), Ok(()));
             }

@@ -123,6 +123,12 @@ pub struct LoopSettings {
     pub max_nonfinite: u64,
     /// Clip the gradient's global L2 norm to this value.
     pub clip_grad_norm: Option<f32>,
+    /// Gradient accumulation: micro-batches per optimizer step (1: none).
+    /// Step `s` asks the task for the losses of micro-steps `s·k .. s·k +
+    /// k − 1` and back-propagates each divided by `k`, so `k` micro-batches
+    /// of `b` rows give the gradient of one batch of `k·b` rows (for a
+    /// loss that is a mean over rows). The logged loss is their mean.
+    pub accumulate: u64,
 }
 
 impl LoopSettings {
@@ -138,6 +144,7 @@ impl LoopSettings {
             patience: None,
             max_nonfinite: 20,
             clip_grad_norm: None,
+            accumulate: 1,
         }
     }
 
@@ -157,6 +164,9 @@ impl LoopSettings {
         }
         if self.patience.is_some() && self.monitor.is_none() {
             return bad("early stopping (patience) needs a monitored metric");
+        }
+        if self.accumulate == 0 {
+            return bad("accumulate must be at least 1");
         }
         if self.steps_per_epoch == Some(0) {
             return bad("steps_per_epoch must be at least 1");
@@ -349,12 +359,25 @@ pub fn fit(
     };
     while state.step < settings.total_steps && !state.stopped_early {
         let index = state.step;
-        let loss = task.loss(index)?;
-        let value = loss.item()? as f64;
-        let mut finite = value.is_finite();
+        let k = settings.accumulate;
+        let (mut value, mut finite) = (0.0, true);
+        opt.zero_grad();
+        for j in 0..k {
+            let loss = task.loss(index * k + j)?;
+            let v = loss.item()? as f64;
+            value += v / k as f64;
+            finite &= v.is_finite();
+            if !finite {
+                break;
+            }
+            let scaled = if k == 1 {
+                loss
+            } else {
+                loss.mul_scalar(1.0 / k as f32)
+            };
+            scaled.backward()?;
+        }
         if finite {
-            opt.zero_grad();
-            loss.backward()?;
             finite = !nonfinite_grad(opt.params());
             if finite {
                 if let Some(max) = settings.clip_grad_norm {
@@ -362,9 +385,8 @@ pub fn fit(
                 }
                 opt.step()?;
             }
-            opt.zero_grad();
         }
-        drop(loss);
+        opt.zero_grad();
         state.step += 1;
         let step = state.step;
         if finite {
@@ -579,6 +601,75 @@ mod tests {
             },
             opt,
         )
+    }
+
+    /// Two micro-batches of one row each, accumulated, take the same step
+    /// as the two rows in one batch.
+    #[test]
+    fn accumulated_micro_batches_equal_one_batch() {
+        struct Rows {
+            layer: Linear,
+            per_loss: usize,
+        }
+        impl TrainTask for Rows {
+            fn module(&self) -> &dyn Module {
+                &self.layer
+            }
+            fn loss(&mut self, step: u64) -> Result<Var> {
+                let all = [(1.0f32, 2.0f32), (3.0, 5.0)];
+                let rows: Vec<(f32, f32)> = if self.per_loss == 2 {
+                    all.to_vec()
+                } else {
+                    vec![all[(step % 2) as usize]]
+                };
+                let n = rows.len();
+                let x = Var::constant(Tensor::from_vec(
+                    rows.iter().map(|r| r.0).collect(),
+                    &[n, 1],
+                )?);
+                let y = Var::constant(Tensor::from_vec(
+                    rows.iter().map(|r| r.1).collect(),
+                    &[n, 1],
+                )?);
+                Ok(ferrograd_nn::Forward::forward(&self.layer, &x)?.mse(&y)?)
+            }
+            fn metadata(&self) -> Result<BTreeMap<String, String>> {
+                Ok(BTreeMap::new())
+            }
+        }
+        let mut weights = Vec::new();
+        for (per_loss, accumulate) in [(2, 1), (1, 2)] {
+            let (toy_task, mut opt) = toy(|_| false, vec![]);
+            let mut task = Rows {
+                layer: toy_task.layer,
+                per_loss,
+            };
+            let settings = LoopSettings {
+                accumulate,
+                ..LoopSettings::steps(3, 1)
+            };
+            let run = run_dir(&format!("accumulate-{accumulate}"));
+            let s = fit(
+                &mut task,
+                &mut opt,
+                None,
+                &settings,
+                &run,
+                false,
+                0,
+                &mut Collect::default(),
+            )
+            .unwrap();
+            assert_eq!(s.state.step, 3);
+            weights.push(task.layer.state_dict()["weight"].data().to_vec());
+            std::fs::remove_dir_all(run.root()).unwrap();
+        }
+        assert!((weights[0][0] - weights[1][0]).abs() < 1e-6, "{weights:?}");
+        let bad = LoopSettings {
+            accumulate: 0,
+            ..LoopSettings::steps(3, 1)
+        };
+        assert!(bad.check().is_err());
     }
 
     fn run_dir(name: &str) -> RunDir {
