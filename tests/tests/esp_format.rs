@@ -543,7 +543,7 @@ fn unsupported_version() {
 
 #[test]
 fn unknown_kind() {
-    for kind in [0, 4, 0x100, u16::MAX] {
+    for kind in [0, 5, 0x100, u16::MAX] {
         let mut parts = split(&mdn_blob());
         parts.kind = kind;
         let b = Aligned::new(&frame(&parts));
