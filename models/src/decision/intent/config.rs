@@ -82,6 +82,10 @@ pub struct IntentRunConfig {
     /// Commands per batch.
     #[arg(long, default_value_t = d().batch)]
     pub batch: usize,
+    /// Gradient accumulation: batches per optimizer step (their gradients
+    /// averaged, as one batch of `batch × accumulate` commands).
+    #[arg(long, default_value_t = d().accumulate)]
+    pub accumulate: usize,
     /// AdamW learning rate (linear warm-up, then cosine to --min-lr).
     #[arg(long, default_value_t = d().lr)]
     pub lr: f64,
@@ -138,6 +142,7 @@ impl Default for IntentRunConfig {
             ff_dim: 256,
             steps: 2_000,
             batch: 32,
+            accumulate: 1,
             lr: 1e-3,
             min_lr: 1e-5,
             warmup: 100,
@@ -211,6 +216,7 @@ impl IntentRunConfig {
             ("layers", self.layers, 1),
             ("ff_dim", self.ff_dim, 1),
             ("batch", self.batch, 1),
+            ("accumulate", self.accumulate, 1),
         ])?;
         if !self.d_model.is_multiple_of(self.heads) {
             return Err(c.fail(

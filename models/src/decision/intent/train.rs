@@ -378,6 +378,7 @@ pub fn train(
         }),
         max_nonfinite: cfg.max_nonfinite,
         clip_grad_norm: (cfg.clip > 0.0).then_some(cfg.clip),
+        accumulate: cfg.accumulate as u64,
         ..LoopSettings::steps(cfg.steps, cfg.log_every)
     };
     let mut task = IntentTask {
