@@ -43,6 +43,7 @@ fn the_whole_pipeline_runs_and_reports() {
         "summary.md",
         "summary.json",
         "plan.json",
+        "dream.png",
         "vae/checkpoints/best.safetensors",
         "rnn/checkpoints/best.safetensors",
         "rnn/eval.json",

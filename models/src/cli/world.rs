@@ -13,6 +13,9 @@ use ferrograd_nn::{atomic, Error, Result};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+/// The real episode drawn beside its dreams in `dream.png`.
+const EVAL_DREAM_SEED: u64 = 2_000_000;
+
 /// World-model actions.
 #[derive(Subcommand, Debug)]
 pub enum WorldAction {
@@ -28,6 +31,9 @@ pub enum WorldAction {
     /// Score the dream planner in the real environment beside a random
     /// policy and the same planner with an untrained MDN-RNN.
     Plan(Box<PlanArgs>),
+    /// Draw a real episode beside the dreams of the same start and actions
+    /// at two temperatures (a PNG strip).
+    Dream(Box<DreamArgs>),
     /// The whole pipeline into one folder: collect, train-vae, train-rnn,
     /// plan, and a summary (summary.md, summary.json).
     All(Box<StageArgs>),
@@ -80,6 +86,26 @@ pub struct PlanArgs {
     /// Write the scores as JSON to this file too.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
+}
+
+/// Options of `world dream`.
+#[derive(Args, Debug)]
+pub struct DreamArgs {
+    /// The VAE checkpoint.
+    #[arg(long, value_name = "FILE")]
+    vae: PathBuf,
+    /// The MDN-RNN checkpoint.
+    #[arg(long, value_name = "FILE")]
+    rnn: PathBuf,
+    /// Seed of the real episode.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// The two temperatures of the dreams.
+    #[arg(long, num_args = 2, value_names = ["LOW", "HIGH"], default_values_t = [0.5, 1.5])]
+    temperatures: Vec<f32>,
+    /// The PNG to write.
+    #[arg(long, value_name = "FILE.png")]
+    out: PathBuf,
 }
 
 /// Runs a `world` command; `m` are its parsed arguments.
@@ -139,6 +165,23 @@ pub fn run(action: WorldAction, m: &ArgMatches, out: &mut Output) -> Result<()> 
                 note(format!("wrote {}", p.display()));
             }
             Ok(())
+        }
+        WorldAction::Dream(a) => {
+            let (vae, _) = load_vae(&a.vae)?;
+            let (rnn, _) = load_rnn(&a.rnn)?;
+            let t = [a.temperatures[0], a.temperatures[1]];
+            if t.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(Error::Config(format!(
+                    "world dream: --temperatures must be finite and ≥ 0, got {t:?}"
+                )));
+            }
+            crate::world::strip::dream_strip(&a.out, &vae, &rnn, a.seed, t)?;
+            out.line(format!(
+                "wrote {}: the real episode, then the dreams at τ = {} and {}",
+                a.out.display(),
+                t[0],
+                t[1]
+            ))
         }
         WorldAction::All(a) => all(&a, m, out),
     }
@@ -263,6 +306,13 @@ fn pipeline(
     let (rnn, _) = load_rnn(&rrun.file("checkpoints/best.safetensors"))?;
     let plan = evaluate_agents(cfg, &vae, &rnn)?;
     top.write_json("plan.json", &plan)?;
+    crate::world::strip::dream_strip(
+        &root.join("dream.png"),
+        &vae,
+        &rnn,
+        EVAL_DREAM_SEED,
+        [0.5, 1.5],
+    )?;
     write_summary(&root, &rnn_report, &plan)?;
     Ok((rnn_report, plan))
 }

@@ -8,6 +8,7 @@ pub mod env;
 pub mod episodes;
 pub mod evaluate;
 pub mod mdn_rnn;
+pub mod strip;
 pub mod train;
 pub mod vae;
 

@@ -1,0 +1,114 @@
+//! A picture of the dream: a real episode beside what the world model
+//! dreams from the same first frame under the same actions, at two
+//! temperatures (`dream.png`).
+
+use super::dream::DreamEnv;
+use super::env::{scripted_action, Catch, Env, SIZE};
+use super::mdn_rnn::MdnRnn;
+use super::vae::ConvVae;
+use ferrograd_nn::{atomic, Error, Result};
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use std::path::Path;
+
+/// Frames shown per row.
+pub const COLUMNS: usize = 10;
+/// Real steps between shown frames.
+pub const EVERY: usize = 3;
+const GAP: usize = 4;
+
+/// Writes `path`: row 1 the real episode from `seed` (scripted policy),
+/// rows 2 and 3 the dreams at `temperatures`, every [`EVERY`] steps.
+pub fn dream_strip(
+    path: &Path,
+    vae: &ConvVae,
+    rnn: &MdnRnn,
+    seed: u64,
+    temperatures: [f32; 2],
+) -> Result<()> {
+    let mut env = Catch::default();
+    let mut frame = env.reset(seed);
+    let mut rng = StdRng::seed_from_u64(seed);
+    let (mut real, mut actions) = (vec![frame.clone()], Vec::new());
+    while actions.len() < COLUMNS * EVERY {
+        let a = scripted_action(&env, 0.1, &mut rng);
+        let (f, _, done) = env.step(a)?;
+        actions.push(a);
+        frame = f;
+        real.push(frame.clone());
+        if done {
+            break;
+        }
+    }
+    let mut rows = vec![real.iter().step_by(EVERY).cloned().collect::<Vec<_>>()];
+    for &t in &temperatures {
+        let mut d = DreamEnv::new(rnn, Some(vae), t);
+        d.done_threshold = 2.0;
+        d.reset_frame(&real[0], seed)?;
+        let mut frames = vec![d.render()?];
+        for &a in &actions {
+            d.step(a)?;
+            frames.push(d.render()?);
+        }
+        rows.push(frames.into_iter().step_by(EVERY).collect());
+    }
+    let cols = rows[0].len();
+    let (w, h) = (cols * (SIZE + GAP) + GAP, rows.len() * (SIZE + GAP) + GAP);
+    let mut img = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([255, 255, 255]));
+    for (r, row) in rows.iter().enumerate() {
+        for (c, f) in row.iter().take(cols).enumerate() {
+            let (x0, y0) = (GAP + c * (SIZE + GAP), GAP + r * (SIZE + GAP));
+            for (p, rgb) in f.chunks_exact(3).enumerate() {
+                let (x, y) = (x0 + p % SIZE, y0 + p / SIZE);
+                img.put_pixel(x as u32, y as u32, image::Rgb([rgb[0], rgb[1], rgb[2]]));
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(img)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .map_err(|e| Error::Format {
+            path: path.to_path_buf(),
+            problem: format!("cannot encode the PNG: {e}"),
+        })?;
+    atomic::write_bytes(path, &bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::world::mdn_rnn::MdnRnnConfig;
+    use crate::world::vae::VaeConfig;
+
+    #[test]
+    fn the_strip_has_three_rows_of_frames() {
+        let vae = ConvVae::new(
+            VaeConfig {
+                z_dim: 4,
+                ..VaeConfig::default()
+            },
+            0,
+        )
+        .unwrap();
+        let rnn = MdnRnn::new(
+            &MdnRnnConfig {
+                z_dim: 4,
+                action_dim: 3,
+                hidden: 8,
+                components: 2,
+                per_dim: true,
+            },
+            0,
+        )
+        .unwrap();
+        let p = std::env::temp_dir().join(format!("ferrograd-dream-{}.png", std::process::id()));
+        dream_strip(&p, &vae, &rnn, 3, [0.5, 1.5]).unwrap();
+        let img = image::open(&p).unwrap().to_rgb8();
+        assert_eq!(img.height() as usize, 3 * (SIZE + GAP) + GAP);
+        assert!(img.width() as usize > SIZE);
+        std::fs::remove_file(&p).unwrap();
+    }
+}
