@@ -1,34 +1,13 @@
 //! `ferrograd flow` as a user meets it: a small run, its evaluation and
 //! samples, and the errors for bad flags and files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::PathBuf;
+
+mod common;
+use common::{fails_with, run, text};
 
 fn tmp(name: &str) -> PathBuf {
-    let p = std::env::temp_dir().join(format!("ferrograd-flow-cli-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&p);
-    std::fs::create_dir_all(&p).unwrap();
-    p
-}
-
-fn run(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ferrograd"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn fails_with(args: &[&str], dir: &Path, needle: &str) {
-    let o = run(args, dir);
-    let e = text(&o.stderr);
-    assert!(!o.status.success(), "{args:?} succeeded");
-    assert!(e.contains(needle), "{args:?}: {e}");
-    assert!(!e.contains("panicked"), "{args:?}: {e}");
+    common::tmp("flow", name)
 }
 
 #[test]

@@ -60,6 +60,39 @@ fn checkpoint_meta(family: &str, cfg: &WorldConfig) -> Result<BTreeMap<String, S
     Ok(ckpt.metadata)
 }
 
+/// The rows of each batch: a seeded shuffle of `n` rows per epoch, drawn
+/// once per epoch and cut into batches.
+struct EpochOrder {
+    n: usize,
+    batch: usize,
+    seed: u64,
+    order: Option<(u64, Vec<usize>)>,
+}
+
+impl EpochOrder {
+    fn new(n: usize, batch: usize, seed: u64) -> EpochOrder {
+        EpochOrder {
+            n,
+            batch,
+            seed,
+            order: None,
+        }
+    }
+
+    /// The rows of optimizer step `step`.
+    fn rows(&mut self, step: u64) -> &[usize] {
+        let per_epoch = self.n.div_ceil(self.batch) as u64;
+        let (epoch, i) = (step / per_epoch, (step % per_epoch) as usize);
+        if self.order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+            let mut o: Vec<usize> = (0..self.n).collect();
+            o.shuffle(&mut StdRng::seed_from_u64(self.seed ^ epoch));
+            self.order = Some((epoch, o));
+        }
+        let o = &self.order.as_ref().expect("set above").1;
+        &o[i * self.batch..((i + 1) * self.batch).min(o.len())]
+    }
+}
+
 // ---------------------------------------------------------------------------
 // VAE
 // ---------------------------------------------------------------------------
@@ -68,8 +101,9 @@ struct VaeTask<'a> {
     vae: &'a ConvVae,
     frames: Vec<&'a [u8]>,
     valid: Tensor,
-    batch: usize,
+    order: EpochOrder,
     seed: u64,
+    meta: BTreeMap<String, String>,
 }
 
 impl TrainTask for VaeTask<'_> {
@@ -78,12 +112,8 @@ impl TrainTask for VaeTask<'_> {
     }
 
     fn loss(&mut self, step: u64) -> Result<Var> {
-        let per_epoch = self.frames.len().div_ceil(self.batch) as u64;
-        let (epoch, i) = (step / per_epoch, (step % per_epoch) as usize);
-        let mut order: Vec<usize> = (0..self.frames.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(self.seed ^ epoch));
-        let rows = &order[i * self.batch..((i + 1) * self.batch).min(order.len())];
-        let batch: Vec<&[u8]> = rows.iter().map(|&r| self.frames[r]).collect();
+        let frames = &self.frames;
+        let batch: Vec<&[u8]> = self.order.rows(step).iter().map(|&r| frames[r]).collect();
         let x = Var::constant(frames_to_tensor(&batch)?);
         Ok(self
             .vae
@@ -101,7 +131,7 @@ impl TrainTask for VaeTask<'_> {
     }
 
     fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        Err(Error::Config("set by train_vae".into()))
+        Ok(self.meta.clone())
     }
 }
 
@@ -157,40 +187,18 @@ pub fn train_vae(
         max_nonfinite: cfg.max_nonfinite,
         ..LoopSettings::steps(spe * cfg.vae_epochs as u64, spe.min(20))
     };
-    let mut task = MetaTask {
-        inner: VaeTask {
-            vae: &vae,
-            frames,
-            valid: frames_to_tensor(&valid)?,
-            batch: cfg.vae_batch,
-            seed: derive_seed(cfg.seed, "vae-batches"),
-        },
+    let seed = derive_seed(cfg.seed, "vae-batches");
+    let mut task = VaeTask {
+        vae: &vae,
+        order: EpochOrder::new(frames.len(), cfg.vae_batch, seed),
+        frames,
+        valid: frames_to_tensor(&valid)?,
+        seed,
         meta: checkpoint_meta(VAE_FAMILY, cfg)?,
     };
     fit(
         &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
     )
-}
-
-/// A task with fixed checkpoint metadata.
-struct MetaTask<T> {
-    inner: T,
-    meta: BTreeMap<String, String>,
-}
-
-impl<T: TrainTask> TrainTask for MetaTask<T> {
-    fn module(&self) -> &dyn Module {
-        self.inner.module()
-    }
-    fn loss(&mut self, step: u64) -> Result<Var> {
-        self.inner.loss(step)
-    }
-    fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        self.inner.validate()
-    }
-    fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        Ok(self.meta.clone())
-    }
 }
 
 /// Loads a `world train-vae` checkpoint.
@@ -351,8 +359,8 @@ struct RnnTask<'a> {
     model: &'a MdnRnn,
     train: Windows,
     test: &'a Windows,
-    batch: usize,
-    seed: u64,
+    order: EpochOrder,
+    meta: BTreeMap<String, String>,
 }
 
 impl TrainTask for RnnTask<'_> {
@@ -361,12 +369,7 @@ impl TrainTask for RnnTask<'_> {
     }
 
     fn loss(&mut self, step: u64) -> Result<Var> {
-        let per_epoch = self.train.len().div_ceil(self.batch) as u64;
-        let (epoch, i) = (step / per_epoch, (step % per_epoch) as usize);
-        let mut order: Vec<usize> = (0..self.train.len()).collect();
-        order.shuffle(&mut StdRng::seed_from_u64(self.seed ^ epoch));
-        let rows = &order[i * self.batch..((i + 1) * self.batch).min(order.len())];
-        let [za, zn, r, d, m] = self.train.rows(rows)?;
+        let [za, zn, r, d, m] = self.train.rows(self.order.rows(step))?;
         Ok(self.model.masked_loss(&za, &zn, &r, &d, &m)?.0)
     }
 
@@ -380,7 +383,7 @@ impl TrainTask for RnnTask<'_> {
     }
 
     fn metadata(&self) -> Result<BTreeMap<String, String>> {
-        Err(Error::Config("set by train_rnn".into()))
+        Ok(self.meta.clone())
     }
 }
 
@@ -455,14 +458,15 @@ pub fn train_rnn(
     };
     let n = (train.len(), test.len());
     let unconditional = unconditional_nll(&train, &test);
-    let mut task = MetaTask {
-        inner: RnnTask {
-            model: &model,
-            train,
-            test: &test,
-            batch: cfg.rnn_batch,
-            seed: derive_seed(cfg.seed, "rnn-batches"),
-        },
+    let mut task = RnnTask {
+        model: &model,
+        order: EpochOrder::new(
+            train.len(),
+            cfg.rnn_batch,
+            derive_seed(cfg.seed, "rnn-batches"),
+        ),
+        train,
+        test: &test,
         meta: checkpoint_meta(RNN_FAMILY, cfg)?,
     };
     fit(
