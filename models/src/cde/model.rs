@@ -13,9 +13,9 @@ use super::config::CdeConfig;
 use super::maf::{Made, Maf, MafConfig};
 use super::mdn::{Mdn, MdnConfig};
 use super::ConditionalDensity;
-use crate::run::{family_checkpoint, META_FAMILY};
+use crate::run::family_checkpoint;
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::train::derive_seed;
 use ferrograd_nn::{Buffer, Collector, Error, Module, Normalizer, ParamSource, Result};
 use ferrograd_tensor::Tensor;
@@ -322,9 +322,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
 
 /// The metadata of a `cde` checkpoint of `model` trained with `cfg`.
 pub fn metadata(cfg: &CdeConfig, model: &CdeModel) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
+    let mut ckpt = crate::run::family_metadata(FAMILY, cfg)?;
     ckpt.set_json(META_MODEL, &model.spec())?;
     Ok(ckpt.metadata)
 }

@@ -18,10 +18,10 @@ use super::model::FlowModel;
 use super::source::{self, FlowData};
 use crate::run::{
     family_checkpoint, fit, Event, FitSummary, LoopSettings, Reporter, RunDir, Schedule,
-    SchedulerTiming, TrainTask, META_FAMILY,
+    SchedulerTiming, TrainTask,
 };
 use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::optim::{Adam, AdamConfig};
 use ferrograd_nn::schedule::CosineAnnealing;
 use ferrograd_nn::train::{derive_seed, read_metrics};
@@ -77,10 +77,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
 
 /// The metadata of a `flow` checkpoint.
 pub fn metadata(cfg: &FlowRunConfig) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
-    Ok(ckpt.metadata)
+    Ok(crate::run::family_metadata(FAMILY, cfg)?.metadata)
 }
 
 /// Clouds generated from `codes` `[B, code]` in chunks, `[B, points, 2]`.

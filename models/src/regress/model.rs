@@ -3,9 +3,9 @@
 //! state dict (`x_norm.mean`, `x_norm.std`, `y_norm.mean`, `y_norm.std`),
 //! so a checkpoint predicts in the user's units on its own.
 
-use crate::run::{family_checkpoint, META_FAMILY};
+use crate::run::family_checkpoint;
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::{
     Activation, Buffer, Collector, Error, Forward, LinearInit, Mlp, Module, Normalizer,
     ResidualMlp, Result,
@@ -235,9 +235,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
 
 /// The metadata of a `regress` checkpoint.
 pub fn metadata(cfg: &RegressConfig, model: &RegressionNet) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
+    let mut ckpt = crate::run::family_metadata(FAMILY, cfg)?;
     ckpt.set_json(META_MODEL, model.spec())?;
     Ok(ckpt.metadata)
 }

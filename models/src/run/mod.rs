@@ -51,6 +51,16 @@ fn writer(family: &str) -> String {
         .unwrap_or_else(|| format!("a '{family}' checkpoint"))
 }
 
+/// A checkpoint whose metadata names its `family` and holds its run's
+/// `config`, the two keys [`family_checkpoint`] reads back; a family adds
+/// its own keys to it.
+pub fn family_metadata<C: serde::Serialize>(family: &str, config: &C) -> Result<Checkpoint> {
+    let mut ckpt = Checkpoint::new();
+    ckpt.set_json(META_FAMILY, family)?;
+    ckpt.set_json(META_CONFIG, config)?;
+    Ok(ckpt)
+}
+
 /// Loads the checkpoint at `path`, checks that it belongs to `family`, and
 /// parses its configuration. A file of another family, or one without the
 /// harness's metadata, is an [`Error::Format`] naming the file and saying

@@ -10,10 +10,9 @@ use super::mdn_rnn::MdnRnn;
 use super::vae::{frames_to_tensor, ConvVae};
 use crate::run::{
     family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    TrainTask, META_FAMILY,
+    TrainTask,
 };
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::optim::{Adam, AdamConfig};
 use ferrograd_nn::train::derive_seed;
 use ferrograd_nn::{Error, Module, Result};
@@ -54,10 +53,7 @@ pub fn split<T: Clone>(items: &[T], cfg: &WorldConfig) -> (Vec<T>, Vec<T>) {
 }
 
 fn checkpoint_meta(family: &str, cfg: &WorldConfig) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, family)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
-    Ok(ckpt.metadata)
+    Ok(crate::run::family_metadata(family, cfg)?.metadata)
 }
 
 /// The rows of each batch: a seeded shuffle of `n` rows per epoch, drawn

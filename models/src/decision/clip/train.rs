@@ -22,10 +22,10 @@ use super::vocab::Vocab;
 use crate::data::split_indices;
 use crate::run::{
     family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    RunState, Schedule, SchedulerTiming, TrainTask, META_FAMILY, META_RUN_STATE,
+    RunState, Schedule, SchedulerTiming, TrainTask, META_RUN_STATE,
 };
 use ferrograd_autograd::Var;
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::optim::{Adam, AdamConfig};
 use ferrograd_nn::schedule::CosineAnnealing;
 use ferrograd_nn::train::{derive_seed, derive_seed_index};
@@ -226,9 +226,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
 
 /// The metadata of a `decision-clip` checkpoint.
 pub fn metadata(cfg: &ClipRunConfig, vocab: &Vocab) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
+    let mut ckpt = crate::run::family_metadata(FAMILY, cfg)?;
     ckpt.set_json(META_VOCAB, vocab.tokens())?;
     Ok(ckpt.metadata)
 }

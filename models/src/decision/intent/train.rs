@@ -22,10 +22,9 @@ use super::text::{words, Example};
 use super::tokenizer::Tokenizer;
 use crate::run::{
     fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir, Schedule,
-    SchedulerTiming, TrainTask, META_FAMILY,
+    SchedulerTiming, TrainTask,
 };
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
 use ferrograd_nn::optim::{AdamConfig, AdamW};
 use ferrograd_nn::schedule::CosineAnnealing;
 use ferrograd_nn::train::{derive_seed, derive_seed_index, read_metrics};
@@ -115,9 +114,7 @@ pub fn load_data(cfg: &IntentRunConfig) -> Result<IntentData> {
 
 /// The metadata of an `intent` checkpoint.
 pub fn metadata(cfg: &IntentRunConfig, tok: &Tokenizer) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
+    let mut ckpt = crate::run::family_metadata(FAMILY, cfg)?;
     ckpt.metadata.insert(META_TOKENIZER.into(), tok.to_json()?);
     ckpt.set_json(
         META_LABELS,

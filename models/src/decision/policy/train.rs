@@ -28,10 +28,10 @@ use super::rollout::{rollout, rollout_with, Expert, Trajectory};
 use super::sim::{Scenario, SimConfig};
 use crate::run::{
     fit, Event, FitSummary, LoopSettings, Reporter, RunDir, RunState, Schedule, SchedulerTiming,
-    TrainTask, META_FAMILY, META_RUN_STATE,
+    TrainTask, META_RUN_STATE,
 };
 use ferrograd_autograd::{no_grad, Var};
-use ferrograd_nn::checkpoint::{Checkpoint, META_CONFIG};
+use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::losses::{cross_entropy, Reduction};
 use ferrograd_nn::optim::{Adam, AdamConfig};
 use ferrograd_nn::schedule::LrScheduler;
@@ -54,9 +54,7 @@ pub const BC_FILE: &str = "bc.safetensors";
 
 /// The metadata of a policy checkpoint (`phase`: `bc` or `final`).
 pub fn metadata(cfg: &PolicyRunConfig, phase: &str) -> Result<BTreeMap<String, String>> {
-    let mut ckpt = Checkpoint::new();
-    ckpt.set_json(META_FAMILY, FAMILY)?;
-    ckpt.set_json(META_CONFIG, cfg)?;
+    let mut ckpt = crate::run::family_metadata(FAMILY, cfg)?;
     ckpt.set_json("phase", phase)?;
     Ok(ckpt.metadata)
 }
