@@ -16,6 +16,12 @@ use alloc::vec::Vec;
 pub struct Indices {
     data: Shared<Vec<usize>>,
     shape: Shape,
+    bound: usize,
+}
+
+/// One more than the largest index (0 for none).
+fn bound_of(data: &[usize]) -> usize {
+    data.iter().max().map_or(0, |&m| m + 1)
 }
 
 impl Indices {
@@ -29,6 +35,7 @@ impl Indices {
             });
         }
         Ok(Indices {
+            bound: bound_of(&data),
             data: Shared::new(data),
             shape,
         })
@@ -37,6 +44,7 @@ impl Indices {
     pub(crate) fn from_parts(data: Vec<usize>, shape: Shape) -> Indices {
         debug_assert_eq!(data.len(), shape.numel());
         Indices {
+            bound: bound_of(&data),
             data: Shared::new(data),
             shape,
         }
@@ -45,6 +53,17 @@ impl Indices {
     /// The indices, row-major.
     pub fn data(&self) -> &[usize] {
         &self.data
+    }
+
+    /// One more than the largest index (0 when there are none): the
+    /// smallest axis length every index fits, known without a scan.
+    ///
+    /// ```
+    /// use ferrograd_tensor::Indices;
+    /// assert_eq!(Indices::new(vec![3, 0, 5], &[3]).unwrap().bound(), 6);
+    /// ```
+    pub fn bound(&self) -> usize {
+        self.bound
     }
 
     /// The shape.

@@ -1,12 +1,15 @@
-//! A picture of the dream: a real episode beside what the world model
+//! Pictures of the world model: a real episode beside what the world model
 //! dreams from the same first frame under the same actions, at two
-//! temperatures (`dream.png`).
+//! temperatures (`dream.png`), and frames beside the VAE's reconstructions
+//! (`recon.png`).
 
 use super::dream::DreamEnv;
 use super::env::{scripted_action, Catch, Env, SIZE};
 use super::mdn_rnn::MdnRnn;
-use super::vae::ConvVae;
+use super::vae::{frames_to_tensor, tensor_to_frames, ConvVae};
+use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::{atomic, Error, Result};
+use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use std::path::Path;
@@ -52,6 +55,30 @@ pub fn dream_strip(
         }
         rows.push(frames.into_iter().step_by(EVERY).collect());
     }
+    write_rows(path, &rows)
+}
+
+/// Writes `path`: row 1 up to [`COLUMNS`] of `frames`, row 2 the VAE's
+/// reconstructions of them (decoded from the mean latent).
+pub fn recon_strip(path: &Path, vae: &ConvVae, frames: &[&[u8]]) -> Result<()> {
+    let shown = &frames[..frames.len().min(COLUMNS)];
+    if shown.is_empty() {
+        return Err(Error::Config("recon strip: no frames to show".into()));
+    }
+    let x = Var::constant(frames_to_tensor(shown)?);
+    let recon = no_grad(|| -> Result<Tensor> {
+        let e = vae.encode(&x)?;
+        Ok(vae.decode(&e.mu)?.value().clone())
+    })?;
+    let rows = vec![
+        shown.iter().map(|f| f.to_vec()).collect(),
+        tensor_to_frames(&recon),
+    ];
+    write_rows(path, &rows)
+}
+
+/// Draws rows of frames with white gaps between them into a PNG.
+fn write_rows(path: &Path, rows: &[Vec<Vec<u8>>]) -> Result<()> {
     let cols = rows[0].len();
     let (w, h) = (cols * (SIZE + GAP) + GAP, rows.len() * (SIZE + GAP) + GAP);
     let mut img = image::RgbImage::from_pixel(w as u32, h as u32, image::Rgb([255, 255, 255]));
@@ -109,6 +136,15 @@ mod tests {
         let img = image::open(&p).unwrap().to_rgb8();
         assert_eq!(img.height() as usize, 3 * (SIZE + GAP) + GAP);
         assert!(img.width() as usize > SIZE);
+        let frame = Catch::default().reset(1);
+        recon_strip(&p, &vae, &[&frame, &frame, &frame]).unwrap();
+        let img = image::open(&p).unwrap().to_rgb8();
+        assert_eq!(img.height() as usize, 2 * (SIZE + GAP) + GAP);
+        assert_eq!(img.width() as usize, 3 * (SIZE + GAP) + GAP);
+        // The first row is the frame itself.
+        let p0 = img.get_pixel(GAP as u32, GAP as u32).0;
+        assert_eq!(p0.to_vec(), frame[..3].to_vec());
+        assert!(recon_strip(&p, &vae, &[]).is_err());
         std::fs::remove_file(&p).unwrap();
     }
 }

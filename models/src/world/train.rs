@@ -133,7 +133,8 @@ impl TrainTask for VaeTask<'_> {
 
 /// Trains the VAE on `cfg.vae_frames` frames drawn from the training
 /// episodes, keeping the checkpoint of the lowest validation
-/// reconstruction error (frames of the test episodes).
+/// reconstruction error (frames of the test episodes), and draws the best
+/// checkpoint's reconstructions of validation frames into `recon.png`.
 pub fn train_vae(
     cfg: &WorldConfig,
     run: &RunDir,
@@ -192,9 +193,16 @@ pub fn train_vae(
         seed,
         meta: checkpoint_meta(VAE_FAMILY, cfg)?,
     };
-    fit(
+    let valid_frames = valid.clone();
+    let summary = fit(
         &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
-    )
+    )?;
+    let best = run.file("checkpoints/best.safetensors");
+    if best.exists() {
+        let (vae, _) = load_vae(&best)?;
+        crate::world::strip::recon_strip(&run.file("recon.png"), &vae, &valid_frames)?;
+    }
+    Ok(summary)
 }
 
 /// Loads a `world train-vae` checkpoint.

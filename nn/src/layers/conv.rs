@@ -4,6 +4,11 @@
 //! transposed convolution is the exact adjoint: a matrix product and a
 //! scatter-add of patches (col2im, `index_add`). Gradients of any order
 //! follow from those primitives. Groups and dilation are not supported.
+//!
+//! The column matrix holds the whole batch side by side,
+//! `[C·kh·kw, B·oh·ow]`, so that the weight meets it in one matrix product
+//! and its gradient is one product too (a per-image product would
+//! materialise a `[B, O, C·kh·kw]` gradient only to sum it over the batch).
 
 use crate::init;
 use crate::module::{Collector, Forward, Module};
@@ -13,10 +18,12 @@ use ferrograd_autograd::Var;
 use ferrograd_tensor::Indices;
 use std::sync::Mutex;
 
-/// Patch indices into a flattened `[C, hp, wp]` image, in the order
-/// `(channel, ki, kj, oy, ox)`: row `(c, ki, kj)` of the `[C·kh·kw, oh·ow]`
-/// column matrix reads pixel `(oy·sh + ki, ox·sw + kj)` of channel `c`.
+/// Patch indices into a flattened `[B, C, hp, wp]` batch, in the order
+/// `(channel, ki, kj, image, oy, ox)`: row `(c, ki, kj)` of the
+/// `[C·kh·kw, B·oh·ow]` column matrix reads pixel `(oy·sh + ki, ox·sw + kj)`
+/// of channel `c` of each image.
 struct Patches {
+    batch: usize,
     channels: usize,
     padded: (usize, usize),
     kernel: (usize, usize),
@@ -26,29 +33,33 @@ struct Patches {
 
 impl Patches {
     fn indices(&self) -> Result<Indices> {
-        let (c, (hp, wp), (kh, kw), (sh, sw), (oh, ow)) = (
+        let (b, c, (hp, wp), (kh, kw), (sh, sw), (oh, ow)) = (
+            self.batch,
             self.channels,
             self.padded,
             self.kernel,
             self.stride,
             self.out,
         );
-        let mut idx = Vec::with_capacity(c * kh * kw * oh * ow);
+        let mut idx = Vec::with_capacity(c * kh * kw * b * oh * ow);
         for ch in 0..c {
             for ki in 0..kh {
                 for kj in 0..kw {
-                    for oy in 0..oh {
-                        let row = ch * hp * wp + (oy * sh + ki) * wp + kj;
-                        idx.extend((0..ow).map(|ox| row + ox * sw));
+                    for img in 0..b {
+                        for oy in 0..oh {
+                            let row = ((img * c + ch) * hp + oy * sh + ki) * wp + kj;
+                            idx.extend((0..ow).map(|ox| row + ox * sw));
+                        }
                     }
                 }
             }
         }
-        Ok(Indices::new(idx, &[c * kh * kw * oh * ow])?)
+        Ok(Indices::new(idx, &[c * kh * kw * b * oh * ow])?)
     }
 
-    fn key(&self) -> [usize; 5] {
+    fn key(&self) -> [usize; 6] {
         [
+            self.batch,
             self.channels,
             self.padded.0,
             self.padded.1,
@@ -58,11 +69,16 @@ impl Patches {
     }
 }
 
-/// Stride, padding and a cache of the last patch indices.
+/// Patch index sets a layer keeps (training, a last short batch,
+/// validation and one more batch size).
+const CACHED_GEOMETRIES: usize = 4;
+
+/// Stride, padding and a cache of the latest patch indices, one entry per
+/// input geometry (batch size and image size).
 struct Geometry {
     stride: (usize, usize),
     padding: (usize, usize),
-    cache: Mutex<Option<([usize; 5], Indices)>>,
+    cache: Mutex<Vec<([usize; 6], Indices)>>,
 }
 
 impl Geometry {
@@ -70,20 +86,25 @@ impl Geometry {
         Geometry {
             stride: (1, 1),
             padding: (0, 0),
-            cache: Mutex::new(None),
+            cache: Mutex::new(Vec::new()),
         }
     }
 
     fn indices(&self, patches: &Patches) -> Result<Indices> {
         let mut cache = self.cache.lock().expect("conv index cache lock");
-        match &*cache {
-            Some((key, idx)) if *key == patches.key() => Ok(idx.clone()),
-            _ => {
-                let idx = patches.indices()?;
-                *cache = Some((patches.key(), idx.clone()));
-                Ok(idx)
-            }
+        let key = patches.key();
+        if let Some(at) = cache.iter().position(|(k, _)| *k == key) {
+            let hit = cache.remove(at);
+            let idx = hit.1.clone();
+            cache.push(hit);
+            return Ok(idx);
         }
+        let idx = patches.indices()?;
+        if cache.len() == CACHED_GEOMETRIES {
+            cache.remove(0);
+        }
+        cache.push((key, idx.clone()));
+        Ok(idx)
     }
 
     /// `x [B, C, H, W]` checked: `(B, H, W)`.
@@ -238,6 +259,7 @@ impl Forward for Conv2d {
             xp = xp.pad_axis(3, pw, wp)?;
         }
         let patches = Patches {
+            batch: b,
             channels: ch,
             padded: (hp, wp),
             kernel: (kh, kw),
@@ -245,13 +267,15 @@ impl Forward for Conv2d {
             out: (oh, ow),
         };
         let cols = xp
-            .reshape(&[b, ch * hp * wp])?
+            .reshape(&[1, b * ch * hp * wp])?
             .index_select(1, &g.indices(&patches)?)?
-            .reshape(&[b, ch * kh * kw, oh * ow])?;
+            .reshape(&[ch * kh * kw, b * oh * ow])?;
         let y = p
             .var(&self.weight)
             .reshape(&[out_ch, ch * kh * kw])?
-            .matmul(&cols)?;
+            .matmul(&cols)?
+            .reshape(&[out_ch, b, oh * ow])?
+            .permute(&[1, 0, 2])?;
         add_bias(p, y.reshape(&[b, out_ch, oh, ow])?, &self.bias)
     }
 }
@@ -371,11 +395,16 @@ impl Forward for ConvTranspose2d {
                 g.padding
             )));
         }
+        let images = x
+            .reshape(&[b, ch, h * w])?
+            .permute(&[1, 0, 2])?
+            .reshape(&[ch, b * h * w])?;
         let cols = p
             .var(&self.weight)
             .reshape(&[ch, out_ch * kh * kw])?
-            .matmul_t(&x.reshape(&[b, ch, h * w])?, true, false)?;
+            .matmul_t(&images, true, false)?;
         let patches = Patches {
+            batch: b,
             channels: out_ch,
             padded: (hp, wp),
             kernel: (kh, kw),
@@ -383,8 +412,8 @@ impl Forward for ConvTranspose2d {
             out: (h, w),
         };
         let full = cols
-            .reshape(&[b, out_ch * kh * kw * h * w])?
-            .index_add(1, &g.indices(&patches)?, out_ch * hp * wp)?
+            .reshape(&[1, out_ch * kh * kw * b * h * w])?
+            .index_add(1, &g.indices(&patches)?, b * out_ch * hp * wp)?
             .reshape(&[b, out_ch, hp, wp])?;
         let mut y = full;
         if ph > 0 {
@@ -532,17 +561,20 @@ mod tests {
         );
         assert_eq!(y.dims(), want.dims());
         assert!(y.value().max_abs_diff(&want) < 1e-5);
-        // The index cache follows the input size.
-        let x = randn(&[1, 2, 4, 4], 3);
-        let y = conv.forward(&Var::constant(x.clone())).unwrap();
-        let want = naive_conv(
-            &x,
-            &conv.weight.value(),
-            &conv.bias.as_ref().unwrap().value(),
-            (2, 1),
-            (1, 2),
-        );
-        assert!(y.value().max_abs_diff(&want) < 1e-5);
+        // The index cache follows the batch and input size, and returns to
+        // an earlier one.
+        for (dims, seed) in [([1, 2, 4, 4], 3), ([3, 2, 4, 4], 4), ([2, 2, 5, 6], 2)] {
+            let x = randn(&dims, seed);
+            let y = conv.forward(&Var::constant(x.clone())).unwrap();
+            let want = naive_conv(
+                &x,
+                &conv.weight.value(),
+                &conv.bias.as_ref().unwrap().value(),
+                (2, 1),
+                (1, 2),
+            );
+            assert!(y.value().max_abs_diff(&want) < 1e-5);
+        }
     }
 
     #[test]

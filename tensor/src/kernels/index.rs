@@ -121,6 +121,15 @@ pub fn index_select(
         "index_select: output length"
     );
     let m = idx.len();
+    if inner == 1 {
+        // One element per index: a plain gather, not a copy call each.
+        for (dst, src) in out.chunks_exact_mut(m.max(1)).zip(x.chunks_exact(n.max(1))) {
+            for (d, &k) in dst.iter_mut().zip(idx) {
+                *d = src[k];
+            }
+        }
+        return;
+    }
     for o in 0..outer {
         for (j, &k) in idx.iter().enumerate() {
             assert!(k < n, "index_select: index out of range");
@@ -143,6 +152,17 @@ pub fn index_add(
     let m = idx.len();
     assert_eq!(src.len(), outer * m * inner, "index_add: source length");
     assert_eq!(out.len(), outer * n * inner, "index_add: output length");
+    if inner == 1 {
+        for (dst, s) in out
+            .chunks_exact_mut(n.max(1))
+            .zip(src.chunks_exact(m.max(1)))
+        {
+            for (&v, &k) in s.iter().zip(idx) {
+                dst[k] += v;
+            }
+        }
+        return;
+    }
     for o in 0..outer {
         for (j, &k) in idx.iter().enumerate() {
             assert!(k < n, "index_add: index out of range");

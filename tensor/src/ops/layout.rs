@@ -193,8 +193,11 @@ impl Tensor {
         Tensor::concat(&refs, axis)
     }
 
-    fn check_indices(op: &'static str, idx: &[usize], n: usize) -> Result<()> {
-        match idx.iter().find(|&&i| i >= n) {
+    fn check_indices(op: &'static str, idx: &Indices, n: usize) -> Result<()> {
+        if idx.bound() <= n {
+            return Ok(());
+        }
+        match idx.data().iter().find(|&&i| i >= n) {
             Some(&index) => Err(TensorError::IndexOutOfRange { op, index, size: n }),
             None => Ok(()),
         }
@@ -204,7 +207,7 @@ impl Tensor {
     pub fn index_select(&self, axis: isize, idx: &Indices) -> Result<Tensor> {
         let a = self.shape().axis("index_select", axis)?;
         let (outer, n, inner) = axis_view(self.shape(), a);
-        Tensor::check_indices("index_select", idx.data(), n)?;
+        Tensor::check_indices("index_select", idx, n)?;
         let m = idx.data().len();
         let mut out = crate::buffer::for_overwrite(outer * m * inner);
         k::index_select(self.data(), outer, n, inner, idx.data(), &mut out);
@@ -222,7 +225,7 @@ impl Tensor {
                 reason: alloc::format!("{} indices for {m} rows", idx.data().len()),
             });
         }
-        Tensor::check_indices("index_add", idx.data(), size)?;
+        Tensor::check_indices("index_add", idx, size)?;
         let mut out = crate::buffer::zeros(outer * size * inner);
         k::index_add(self.data(), outer, size, inner, idx.data(), &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
@@ -247,7 +250,7 @@ impl Tensor {
     pub fn gather(&self, axis: isize, idx: &Indices) -> Result<Tensor> {
         let a = self.gather_dims("gather", axis, idx)?;
         let (outer, n, inner) = axis_view(self.shape(), a);
-        Tensor::check_indices("gather", idx.data(), n)?;
+        Tensor::check_indices("gather", idx, n)?;
         let m = idx.dims()[a];
         let mut out = crate::buffer::for_overwrite(idx.data().len());
         k::gather(self.data(), outer, n, inner, idx.data(), m, &mut out);
@@ -266,7 +269,7 @@ impl Tensor {
         }
         let a = self.shape().axis("scatter_add", axis)?;
         let (outer, m, inner) = axis_view(self.shape(), a);
-        Tensor::check_indices("scatter_add", idx.data(), size)?;
+        Tensor::check_indices("scatter_add", idx, size)?;
         let mut out = crate::buffer::zeros(outer * size * inner);
         k::scatter_add(self.data(), outer, size, inner, idx.data(), m, &mut out);
         Ok(Tensor::from_parts(out, self.shape().with_dim(a, size)))
