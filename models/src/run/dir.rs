@@ -73,6 +73,9 @@ impl RunDir {
     ///   a message naming them and the two ways forward;
     /// * [`OpenMode::Overwrite`] deletes those files first;
     /// * [`OpenMode::Resume`] needs [`CONFIG_FILE`] and the last checkpoint.
+    ///
+    /// In every mode the temporary files of a writer killed mid-write are
+    /// removed ([`atomic::remove_stale_temps`]).
     pub fn open(root: impl AsRef<Path>, mode: OpenMode) -> Result<RunDir> {
         let run = RunDir {
             root: root.as_ref().to_path_buf(),
@@ -110,6 +113,10 @@ impl RunDir {
             }
         }
         std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| io(&run.checkpoint_dir(), e))?;
+        // A run killed mid-write leaves its temporary file behind.
+        for dir in [run.root.clone(), run.checkpoint_dir()] {
+            atomic::remove_stale_temps(&dir)?;
+        }
         Ok(run)
     }
 
@@ -265,7 +272,13 @@ mod tests {
             "{e}"
         );
         std::fs::write(run.last(), b"x").unwrap();
+        // A killed writer's temporary file (of a dead process) is removed.
+        let stale = run
+            .checkpoint_dir()
+            .join(".last.safetensors.4294967295.3.tmp");
+        std::fs::write(&stale, b"half").unwrap();
         RunDir::open(&root, OpenMode::Resume).unwrap();
+        assert!(!stale.exists());
         // Overwrite deletes the run's files and keeps the user's.
         RunDir::open(&root, OpenMode::Overwrite).unwrap();
         assert!(!run.config().exists() && !run.best().exists() && !run.last().exists());
