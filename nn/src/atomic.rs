@@ -211,6 +211,29 @@ pub fn commit(mut temp: TempPath) -> Result<()> {
     Ok(())
 }
 
+/// Checks that files can be written in folder `dir` now, by writing one
+/// byte to a temporary file there (removed again): a read-only folder or a
+/// full disk is an [`Error::Io`] naming `dir` before any work is done.
+pub fn check_writable(dir: &Path) -> Result<()> {
+    let context = |e: io::Error| {
+        io_error(
+            dir,
+            io::Error::new(e.kind(), format!("cannot write files in this folder: {e}")),
+        )
+    };
+    let probe = dir.join("write-check");
+    let (mut file, guard) = create_temp(&probe).map_err(|e| match e {
+        Error::Io { source, .. } => context(source),
+        other => other,
+    })?;
+    file.write_all(b"x")
+        .and_then(|()| file.sync_all())
+        .map_err(context)?;
+    drop(file);
+    drop(guard);
+    Ok(())
+}
+
 /// Whether `name` is a temporary file name made by this module for a
 /// process other than this one (`.TARGET.PID.N.tmp`, optionally followed by
 /// `.EXT`); returns that process id.
@@ -306,6 +329,10 @@ mod tests {
         assert_eq!(remove_stale_temps(&dir).unwrap(), vec![dead.clone()]);
         assert!(!dead.exists() && mine.exists() && user.exists());
         assert!(remove_stale_temps(&dir.join("missing")).unwrap().is_empty());
+        check_writable(&dir).unwrap();
+        let e = check_writable(&dir.join("missing")).unwrap_err().to_string();
+        assert!(e.contains("missing") && e.contains("cannot write files"), "{e}");
+        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "the probe is removed");
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -75,7 +75,8 @@ impl RunDir {
     /// * [`OpenMode::Resume`] needs [`CONFIG_FILE`] and the last checkpoint.
     ///
     /// In every mode the temporary files of a writer killed mid-write are
-    /// removed ([`atomic::remove_stale_temps`]).
+    /// removed ([`atomic::remove_stale_temps`]), and the folder and its
+    /// `checkpoints/` must be writable ([`atomic::check_writable`]).
     pub fn open(root: impl AsRef<Path>, mode: OpenMode) -> Result<RunDir> {
         let run = RunDir {
             root: root.as_ref().to_path_buf(),
@@ -112,10 +113,19 @@ impl RunDir {
                 }
             }
         }
-        std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| io(&run.checkpoint_dir(), e))?;
-        // A run killed mid-write leaves its temporary file behind.
+        std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| {
+            let problem = format!("cannot create the run folder: {e}");
+            io(
+                &run.checkpoint_dir(),
+                std::io::Error::new(e.kind(), problem),
+            )
+        })?;
         for dir in [run.root.clone(), run.checkpoint_dir()] {
+            // A run killed mid-write leaves its temporary file behind.
             atomic::remove_stale_temps(&dir)?;
+            // A read-only folder or a full disk fails now, not after an
+            // hour of training at the first checkpoint.
+            atomic::check_writable(&dir)?;
         }
         Ok(run)
     }
