@@ -104,8 +104,15 @@ impl RunDir {
             OpenMode::Resume => {
                 for needed in [run.config(), run.last()] {
                     if !needed.is_file() {
+                        let hint = match needed == run.last() {
+                            true => {
+                                " (the run stopped before its first checkpoint: start it \
+                                 again with --out and --overwrite)"
+                            }
+                            false => "",
+                        };
                         return Err(Error::Config(format!(
-                            "{}: nothing to resume: {} is missing",
+                            "{}: nothing to resume: {} is missing{hint}",
                             run.root.display(),
                             needed.display()
                         )));
@@ -278,7 +285,9 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("nothing to resume") && e.contains("last.safetensors"),
+            e.contains("nothing to resume")
+                && e.contains("last.safetensors")
+                && e.contains("--overwrite"),
             "{e}"
         );
         std::fs::write(run.last(), b"x").unwrap();
