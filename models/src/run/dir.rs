@@ -73,6 +73,10 @@ impl RunDir {
     ///   a message naming them and the two ways forward;
     /// * [`OpenMode::Overwrite`] deletes those files first;
     /// * [`OpenMode::Resume`] needs [`CONFIG_FILE`] and the last checkpoint.
+    ///
+    /// In every mode the temporary files of a writer killed mid-write are
+    /// removed ([`atomic::remove_stale_temps`]), and the folder and its
+    /// `checkpoints/` must be writable ([`atomic::check_writable`]).
     pub fn open(root: impl AsRef<Path>, mode: OpenMode) -> Result<RunDir> {
         let run = RunDir {
             root: root.as_ref().to_path_buf(),
@@ -100,8 +104,15 @@ impl RunDir {
             OpenMode::Resume => {
                 for needed in [run.config(), run.last()] {
                     if !needed.is_file() {
+                        let hint = match needed == run.last() {
+                            true => {
+                                " (the run stopped before its first checkpoint: start it \
+                                 again with --out and --overwrite)"
+                            }
+                            false => "",
+                        };
                         return Err(Error::Config(format!(
-                            "{}: nothing to resume: {} is missing",
+                            "{}: nothing to resume: {} is missing{hint}",
                             run.root.display(),
                             needed.display()
                         )));
@@ -109,7 +120,20 @@ impl RunDir {
                 }
             }
         }
-        std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| io(&run.checkpoint_dir(), e))?;
+        std::fs::create_dir_all(run.checkpoint_dir()).map_err(|e| {
+            let problem = format!("cannot create the run folder: {e}");
+            io(
+                &run.checkpoint_dir(),
+                std::io::Error::new(e.kind(), problem),
+            )
+        })?;
+        for dir in [run.root.clone(), run.checkpoint_dir()] {
+            // A run killed mid-write leaves its temporary file behind.
+            atomic::remove_stale_temps(&dir)?;
+            // A read-only folder or a full disk fails now, not after an
+            // hour of training at the first checkpoint.
+            atomic::check_writable(&dir)?;
+        }
         Ok(run)
     }
 
@@ -261,11 +285,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            e.contains("nothing to resume") && e.contains("last.safetensors"),
+            e.contains("nothing to resume")
+                && e.contains("last.safetensors")
+                && e.contains("--overwrite"),
             "{e}"
         );
         std::fs::write(run.last(), b"x").unwrap();
+        // A killed writer's temporary file (of a dead process) is removed.
+        let stale = run
+            .checkpoint_dir()
+            .join(".last.safetensors.4294967295.3.tmp");
+        std::fs::write(&stale, b"half").unwrap();
         RunDir::open(&root, OpenMode::Resume).unwrap();
+        assert!(!stale.exists());
         // Overwrite deletes the run's files and keeps the user's.
         RunDir::open(&root, OpenMode::Overwrite).unwrap();
         assert!(!run.config().exists() && !run.best().exists() && !run.last().exists());
