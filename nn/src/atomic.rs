@@ -330,9 +330,18 @@ mod tests {
         assert!(!dead.exists() && mine.exists() && user.exists());
         assert!(remove_stale_temps(&dir.join("missing")).unwrap().is_empty());
         check_writable(&dir).unwrap();
-        let e = check_writable(&dir.join("missing")).unwrap_err().to_string();
-        assert!(e.contains("missing") && e.contains("cannot write files"), "{e}");
-        assert_eq!(fs::read_dir(&dir).unwrap().count(), 2, "the probe is removed");
+        let e = check_writable(&dir.join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing") && e.contains("cannot write files"),
+            "{e}"
+        );
+        assert_eq!(
+            fs::read_dir(&dir).unwrap().count(),
+            2,
+            "the probe is removed"
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -238,6 +238,14 @@ pub fn plan_table(r: &PlanReport) -> String {
             a.agent, a.mean, a.ci95, a.mean_length
         );
     }
+    let curve = &r.controller_training.mean_dream_return;
+    if let (Some(first), Some(last)) = (curve.first(), curve.last()) {
+        let _ = writeln!(
+            s,
+            "\nThe controller's dream return went from {first:.2} to {last:.2} over {} generations.",
+            curve.len()
+        );
+    }
     s.trim_end().to_string()
 }
 

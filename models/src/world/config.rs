@@ -2,6 +2,7 @@
 //! VAE, the MDN-RNN and the planner. Every key is a long flag of the
 //! `ferrograd world` commands (with `-` for `_`) and a YAML key.
 
+use super::controller::ControllerConfig;
 use super::dream::{PlanConfig, Planner};
 use super::mdn_rnn::MdnRnnConfig;
 use super::vae::VaeConfig;
@@ -88,6 +89,21 @@ pub struct WorldConfig {
     /// Temperature of the planner's simulated draws (0: most likely means).
     #[arg(long, default_value_t = d().temperature)]
     pub temperature: f32,
+    /// Generations of the controller's training in the dream.
+    #[arg(long, default_value_t = d().controller_generations)]
+    pub controller_generations: usize,
+    /// Parameter vectors per generation of the controller's training.
+    #[arg(long, default_value_t = d().controller_population)]
+    pub controller_population: usize,
+    /// Dream rollouts per member and generation.
+    #[arg(long, default_value_t = d().controller_rollouts)]
+    pub controller_rollouts: usize,
+    /// Steps per dream rollout of the controller's training.
+    #[arg(long, default_value_t = d().controller_horizon)]
+    pub controller_horizon: usize,
+    /// Temperature of the controller's training dreams.
+    #[arg(long, default_value_t = d().controller_temperature)]
+    pub controller_temperature: f32,
     /// Seed of everything.
     #[arg(long, default_value_t = d().seed)]
     pub seed: u64,
@@ -121,6 +137,11 @@ impl Default for WorldConfig {
             candidates: 48,
             iterations: 2,
             temperature: 0.0,
+            controller_generations: 20,
+            controller_population: 32,
+            controller_rollouts: 4,
+            controller_horizon: 40,
+            controller_temperature: 1.0,
             seed: 0,
             max_nonfinite: 20,
         }
@@ -142,6 +163,10 @@ impl WorldConfig {
         c.horizon = 3;
         c.candidates = 4;
         c.iterations = 1;
+        c.controller_generations = 2;
+        c.controller_population = 4;
+        c.controller_rollouts = 1;
+        c.controller_horizon = 3;
     }
 
     /// Checks every setting, naming the first bad flag.
@@ -162,6 +187,10 @@ impl WorldConfig {
             ("horizon", self.horizon, 1),
             ("candidates", self.candidates, 1),
             ("iterations", self.iterations, 1),
+            ("controller_generations", self.controller_generations, 1),
+            ("controller_population", self.controller_population, 2),
+            ("controller_rollouts", self.controller_rollouts, 1),
+            ("controller_horizon", self.controller_horizon, 1),
         ])?;
         c.positive("vae_lr", self.vae_lr)?;
         c.positive("rnn_lr", self.rnn_lr)?;
@@ -177,7 +206,11 @@ impl WorldConfig {
                 ),
             ));
         }
-        for (f, v) in [("clip", self.clip), ("temperature", self.temperature)] {
+        for (f, v) in [
+            ("clip", self.clip),
+            ("temperature", self.temperature),
+            ("controller_temperature", self.controller_temperature),
+        ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(c.fail(f, format!("must be finite and ≥ 0, got {v}")));
             }
@@ -202,6 +235,17 @@ impl WorldConfig {
             hidden: self.hidden,
             components: self.components,
             per_dim: true,
+        }
+    }
+
+    /// The controller's training settings.
+    pub fn controller(&self) -> ControllerConfig {
+        ControllerConfig {
+            generations: self.controller_generations,
+            population: self.controller_population,
+            rollouts: self.controller_rollouts,
+            horizon: self.controller_horizon,
+            temperature: self.controller_temperature,
         }
     }
 

@@ -30,7 +30,7 @@ pub const PADDLE_HALF: f32 = 7.0;
 /// Top row of the paddle.
 pub const PADDLE_TOP: f32 = 58.0;
 /// Fruit radius in pixels.
-pub const FRUIT_RADIUS: f32 = 3.0;
+pub const FRUIT_RADIUS: f32 = 4.0;
 /// Chance per step that a fruit appears.
 pub const SPAWN_PROBABILITY: f64 = 0.06;
 /// At most this many fruit fall at once.

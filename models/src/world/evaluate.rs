@@ -1,9 +1,11 @@
 //! Does the world model help? Agents act in the real [`Catch`]
-//! environment: a random policy, and the dream planner with the trained and
-//! with an untrained MDN-RNN; mean returns over the same held-out episode
+//! environment: a random policy, the dream planner with the trained and
+//! with an untrained MDN-RNN, and the linear controller trained in the
+//! trained model's dream; mean returns over the same held-out episode
 //! seeds, with 95% confidence intervals.
 
 use super::config::WorldConfig;
+use super::controller::{train_controller, Controller, ControllerReport};
 use super::dream::{plan, step_input, PlanConfig};
 use super::env::{Catch, Env, ACTIONS};
 use super::mdn_rnn::MdnRnn;
@@ -14,6 +16,7 @@ use ferrograd_nn::train::derive_seed;
 use ferrograd_nn::Result;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 /// The first environment seed of the evaluation episodes (far from the
@@ -63,6 +66,19 @@ pub enum Agent<'a> {
     Constant(usize),
     /// The dream planner with this VAE and MDN-RNN.
     Planner(&'a ConvVae, &'a MdnRnn, PlanConfig),
+    /// A controller on the VAE's latent and this MDN-RNN's hidden state.
+    Controller(&'a ConvVae, &'a MdnRnn, &'a Controller),
+}
+
+/// The VAE's mean latent of one frame.
+fn encode(vae: &ConvVae, frame: &[u8]) -> Result<Vec<f32>> {
+    Ok(
+        no_grad(|| vae.encode(&Var::constant(frames_to_tensor(&[frame])?)))?
+            .mu
+            .value()
+            .data()
+            .to_vec(),
+    )
 }
 
 /// Plays one real episode from `seed` with `agent`; returns the return, the
@@ -78,15 +94,18 @@ pub fn play(agent: &Agent, seed: u64) -> Result<(f32, usize, Vec<usize>)> {
             Agent::Random => rng.random_range(0..ACTIONS),
             Agent::Constant(a) => *a,
             Agent::Planner(vae, rnn, cfg) => {
-                let z = no_grad(|| vae.encode(&Var::constant(frames_to_tensor(&[&frame])?)))?
-                    .mu
-                    .value()
-                    .data()
-                    .to_vec();
+                let z = encode(vae, &frame)?;
                 let a = plan(rnn, &z, state.as_ref(), cfg, &mut rng)?;
-                // Advance the memory with what was seen and done.
-                let x = step_input(&z, &[a], z.len())?;
-                state = Some(no_grad(|| rnn.forward_from(&x, state.as_ref()))?.1);
+                advance(rnn, &z, a, &mut state)?;
+                a
+            }
+            Agent::Controller(vae, rnn, c) => {
+                let z = encode(vae, &frame)?;
+                let a = match &state {
+                    Some((h, _)) => c.act(&z, h.value().data()),
+                    None => c.act(&z, &vec![0.0; rnn.config().hidden]),
+                };
+                advance(rnn, &z, a, &mut state)?;
                 a
             }
         };
@@ -100,6 +119,40 @@ pub fn play(agent: &Agent, seed: u64) -> Result<(f32, usize, Vec<usize>)> {
     }
 }
 
+/// Advances the memory with what was seen (`z`) and done (`a`).
+fn advance(rnn: &MdnRnn, z: &[f32], a: usize, state: &mut Option<LstmState>) -> Result<()> {
+    let x = step_input(z, &[a], z.len())?;
+    *state = Some(no_grad(|| rnn.forward_from(&x, state.as_ref()))?.1);
+    Ok(())
+}
+
+/// Real frames to start the controller's dreams from: the VAE's latents of
+/// frames a random number of random steps into episodes of training seeds.
+pub fn start_latents(vae: &ConvVae, count: usize, seed: u64) -> Result<Vec<Vec<f32>>> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut frames = Vec::with_capacity(count);
+    for i in 0..count {
+        let mut env = Catch::default();
+        let mut frame = env.reset(seed.wrapping_add(i as u64));
+        for _ in 0..rng.random_range(0..60) {
+            let (f, _, done) = env.step(rng.random_range(0..ACTIONS))?;
+            frame = f;
+            if done {
+                break;
+            }
+        }
+        frames.push(frame);
+    }
+    let mut out = Vec::with_capacity(count);
+    for chunk in frames.chunks(32) {
+        let refs: Vec<&[u8]> = chunk.iter().map(|f| f.as_slice()).collect();
+        let mu = no_grad(|| vae.encode(&Var::constant(frames_to_tensor(&refs)?)))?.mu;
+        let zd = mu.dims()[1];
+        out.extend(mu.value().data().chunks_exact(zd).map(|z| z.to_vec()));
+    }
+    Ok(out)
+}
+
 /// The evaluation of [`evaluate_agents`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PlanReport {
@@ -107,13 +160,25 @@ pub struct PlanReport {
     pub episodes: usize,
     /// One row per agent.
     pub agents: Vec<AgentScore>,
+    /// The controller's training in the dream.
+    pub controller_training: ControllerReport,
+    /// The trained controller.
+    pub controller: Controller,
 }
 
-/// Scores the random policy, the planner with the trained memory model and
-/// the planner with an untrained one (same architecture, seeded) on
+/// Trains the controller in the dream of `rnn`, then scores the random
+/// policy, the planner with an untrained memory model (same architecture,
+/// seeded), the planner with `rnn` and the controller on
 /// `cfg.eval_episodes` held-out episodes, in parallel over episodes.
 pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result<PlanReport> {
     let untrained = MdnRnn::new(&cfg.rnn(), derive_seed(cfg.seed, "untrained"))?;
+    let starts = start_latents(vae, 64, derive_seed(cfg.seed, "controller-starts"))?;
+    let (controller, training) = train_controller(
+        rnn,
+        &starts,
+        &cfg.controller(),
+        derive_seed(cfg.seed, "controller"),
+    )?;
     let plan = cfg.plan();
     let agents = [
         ("random", Agent::Random),
@@ -122,10 +187,15 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
             Agent::Planner(vae, &untrained, plan.clone()),
         ),
         ("planner, trained MDN-RNN", Agent::Planner(vae, rnn, plan)),
+        (
+            "controller trained in the dream",
+            Agent::Controller(vae, rnn, &controller),
+        ),
     ];
     let mut rows = Vec::new();
     for (name, agent) in &agents {
         let runs = (0..cfg.eval_episodes)
+            .into_par_iter()
             .map(|i| play(agent, EVAL_SEED + i as u64).map(|(r, n, _)| (r, n)))
             .collect::<Result<Vec<_>>>()?;
         rows.push(AgentScore::new(name, &runs));
@@ -133,6 +203,8 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
     Ok(PlanReport {
         episodes: cfg.eval_episodes,
         agents: rows,
+        controller_training: training,
+        controller,
     })
 }
 

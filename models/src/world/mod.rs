@@ -3,6 +3,7 @@
 //! (the anchors' `mdnrnn_step` model).
 
 pub mod config;
+pub mod controller;
 pub mod dream;
 pub mod env;
 pub mod episodes;
