@@ -181,7 +181,9 @@ impl Module for LstmCell {
 /// `nn.LSTM(input, hidden, batch_first=True)`: parameters `weight_ih_l0`,
 /// `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0` (the [`LstmCell`] layout).
 /// The input part of every gate is computed for all time steps in one
-/// matrix product before the recurrence.
+/// matrix product before the recurrence, which then runs as one fused
+/// primitive ([`Var::lstm_sequence`]: the recurrent weight packed once, one
+/// pass per step for the gates and the state update).
 ///
 /// ```
 /// use ferrograd_nn::layers::lstm::Lstm;
