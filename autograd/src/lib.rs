@@ -60,6 +60,7 @@ mod custom;
 mod engine;
 mod error;
 mod gradcheck;
+mod lstm;
 mod methods;
 mod op;
 mod ops_impl;
@@ -69,6 +70,7 @@ pub use custom::CustomOp;
 pub use engine::{grad, GradOptions};
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
+pub use lstm::lstm_sequence_composite;
 pub use var::{
     is_grad_enabled, live_nodes, no_grad, no_grad_guard, set_grad_enabled, GradModeGuard, Var,
 };

@@ -68,18 +68,19 @@ impl Weights {
         })
     }
 
-    /// One step from the input part of the gates `xg [B, 4H]`.
-    fn step(&self, p: &dyn ParamSource, xg: &Var, (h, c): &LstmState) -> Result<LstmState> {
-        let n = self.hidden();
-        let gates = xg.add(&h.matmul_t(&p.var(&self.hh), false, true)?)?;
-        let sig = gates.sigmoid();
-        let i = sig.narrow(1, 0, n)?;
-        let f = sig.narrow(1, n, n)?;
-        let g = gates.narrow(1, 2 * n, n)?.tanh();
-        let o = sig.narrow(1, 3 * n, n)?;
-        let c = f.mul(c)?.add(&i.mul(&g)?)?;
-        let h = o.mul(&c.tanh())?;
-        Ok((h, c))
+    /// One step from the input part of the gates `xg [B, 4H]` (the fused
+    /// recurrence over one time step).
+    fn step(&self, p: &dyn ParamSource, xg: &Var, state: &LstmState) -> Result<LstmState> {
+        let d = xg.dims().to_vec();
+        let y = self.run(p, &xg.reshape(&[1, d[0], d[1]])?, state)?;
+        Ok((last(&y, 0)?, last(&y, 1)?))
+    }
+
+    /// The fused recurrence over time-major gates `xg [T, B, 4H]` from
+    /// `(h, c)`: every state, `[2, T, B, H]` (`h_t` at `[0, t]`, `c_t` at
+    /// `[1, t]`).
+    fn run(&self, p: &dyn ParamSource, xg: &Var, (h, c): &LstmState) -> Result<Var> {
+        Ok(xg.lstm_sequence(&p.var(&self.hh), h, c)?)
     }
 
     /// Zero state for a batch of `b`, or `state` after checking its shape.
@@ -98,6 +99,14 @@ impl Weights {
             ))),
         }
     }
+}
+
+/// The last time step of part `k` (0: `h`, 1: `c`) of the fused
+/// recurrence's states `[2, T, B, H]`, as `[B, H]`.
+fn last(y: &Var, k: usize) -> Result<Var> {
+    let d = y.dims();
+    let (t, b, h) = (d[1], d[2], d[3]);
+    Ok(y.narrow(0, k, 1)?.narrow(1, t - 1, 1)?.reshape(&[b, h])?)
 }
 
 /// One LSTM step, as PyTorch's `nn.LSTMCell`: parameters `weight_ih`
@@ -172,7 +181,9 @@ impl Module for LstmCell {
 /// `nn.LSTM(input, hidden, batch_first=True)`: parameters `weight_ih_l0`,
 /// `weight_hh_l0`, `bias_ih_l0`, `bias_hh_l0` (the [`LstmCell`] layout).
 /// The input part of every gate is computed for all time steps in one
-/// matrix product before the recurrence.
+/// matrix product before the recurrence, which then runs as one fused
+/// primitive ([`Var::lstm_sequence`]: the recurrent weight packed once, one
+/// pass per step for the gates and the state update).
 ///
 /// ```
 /// use ferrograd_nn::layers::lstm::Lstm;
@@ -224,21 +235,17 @@ impl Lstm {
             )));
         }
         let (b, t) = (d[0], d[1]);
-        let mut state = self.w.state(b, state)?;
+        let state = self.w.state(b, state)?;
         // Time-major input gates [T, B, 4H], so each step reads a contiguous block.
         let xg = self.w.input_gates(p, &x.transpose(0, 1)?)?;
-        let gate_dims = [b, 4 * self.hidden()];
-        let mut hs = Vec::with_capacity(t);
-        for step in 0..t {
-            let xg_t = xg.narrow(0, step, 1)?.reshape(&gate_dims)?;
-            state = self.w.step(p, &xg_t, &state)?;
-            hs.push(state.0.unsqueeze(1)?);
+        if t == 0 {
+            let out = Var::constant(Tensor::zeros(&[b, 0, self.hidden()])?);
+            return Ok((out, state));
         }
-        let out = if t == 0 {
-            Var::constant(Tensor::zeros(&[b, 0, self.hidden()])?)
-        } else {
-            Var::concat(&hs.iter().collect::<Vec<_>>(), 1)?
-        };
+        let y = self.w.run(p, &xg, &state)?;
+        let h = self.hidden();
+        let out = y.narrow(0, 0, 1)?.reshape(&[t, b, h])?.transpose(0, 1)?;
+        let state = (last(&y, 0)?, last(&y, 1)?);
         Ok((out, state))
     }
 

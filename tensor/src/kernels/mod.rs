@@ -7,6 +7,7 @@
 pub mod binary;
 pub mod index;
 pub mod linalg;
+pub mod lstm;
 pub mod matmul;
 pub mod reduce;
 pub mod simd;

@@ -40,8 +40,11 @@
 //!   slivers when there are few row blocks) sharing one packed `B` panel.
 
 mod pack;
+mod prepacked;
 mod scalar;
 mod thin;
+
+pub use prepacked::{matmul_prepacked, PackedB};
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 mod avx2;
