@@ -132,6 +132,8 @@ impl ImageEncoder {
 
     /// Embeddings `[B, embed]` (not normalised) of images `[B, 3, H, W]`.
     pub fn forward(&self, x: &Var) -> Result<Var> {
+        crate::guard::rank("clip image encoder", "images", x.value(), 4)?;
+        crate::guard::finite_tensor("clip image encoder", "images", x.value())?;
         let b = x.dims()[0];
         let mut h = x.clone();
         for conv in &self.convs {
