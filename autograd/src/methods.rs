@@ -42,7 +42,6 @@ impl Var {
     }
 
     #[track_caller]
-
     fn apply1(&self, op: Op) -> Result<Var> {
         let value = op.forward(&[self.value()])?;
         Ok(Var::record(value, op, vec![self.clone()]))
