@@ -12,10 +12,9 @@ pub fn finite_input(api: &str, what: &str, values: &[f32], width: usize) -> Resu
     match values.iter().position(|v| !v.is_finite()) {
         None => Ok(()),
         Some(i) => {
-            let at = if width > 0 {
-                format!("row {}, column {}", i / width, i % width)
-            } else {
-                format!("element {i}")
+            let at = match i.checked_div(width) {
+                Some(row) => format!("row {row}, column {}", i % width),
+                None => format!("element {i}"),
             };
             Err(Error::Config(format!(
                 "{api}: {what} holds {} at {at}; inputs must be finite numbers",
