@@ -135,6 +135,11 @@ impl ImageEncoder {
         crate::guard::rank("clip image encoder", "images", x.value(), 4)?;
         crate::guard::finite_tensor("clip image encoder", "images", x.value())?;
         let b = x.dims()[0];
+        if b == 0 {
+            return Err(Error::Config(
+                "clip image encoder: the batch of images is empty".into(),
+            ));
+        }
         let mut h = x.clone();
         for conv in &self.convs {
             h = conv.forward(&h)?.relu();
