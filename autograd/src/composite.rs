@@ -5,6 +5,7 @@ use crate::{Result, Var};
 
 impl Var {
     /// Mean over `axes`.
+    #[track_caller]
     pub fn mean(&self, axes: &[isize], keepdim: bool) -> Result<Var> {
         let s = self.sum(axes, keepdim)?;
         let count = self.numel() / s.numel().max(1);
@@ -12,12 +13,14 @@ impl Var {
     }
 
     /// Mean of all elements, as a scalar.
+    #[track_caller]
     pub fn mean_all(&self) -> Var {
         self.sum_all().mul_scalar(1.0 / self.numel().max(1) as f32)
     }
 
     /// Variance over `axes`: Σ(x − mean)² / (n − correction); `correction`
     /// 0 is the population (biased) variance, 1 the sample variance.
+    #[track_caller]
     pub fn var(&self, axes: &[isize], keepdim: bool, correction: usize) -> Result<Var> {
         let mean = self.mean(axes, true)?;
         let centred = self.sub(&mean)?;
@@ -28,6 +31,7 @@ impl Var {
 
     /// Mean and population variance over `axis`, kept as size 1 (the
     /// statistics of layer normalisation).
+    #[track_caller]
     pub fn mean_var(&self, axis: isize) -> Result<(Var, Var)> {
         let mean = self.mean(&[axis], true)?;
         let var = self.sub(&mean)?.square().mean(&[axis], true)?;
@@ -36,18 +40,21 @@ impl Var {
 
     /// `(x − mean) / √(var + eps)` over `axis` (layer normalisation without
     /// the affine part).
+    #[track_caller]
     pub fn normalize(&self, axis: isize, eps: f32) -> Result<Var> {
         let (mean, var) = self.mean_var(axis)?;
         self.sub(&mean)?.mul(&var.add_scalar(eps).rsqrt())
     }
 
     /// Mean squared error between `self` and `target` (broadcast together).
+    #[track_caller]
     pub fn mse(&self, target: &Var) -> Result<Var> {
         Ok(self.sub(target)?.square().mean_all())
     }
 
     /// log det A of each symmetric positive-definite matrix, via its Cholesky
     /// factor: 2 Σ log diag L. `[..., n, n]` → `[...]`.
+    #[track_caller]
     pub fn cholesky_logdet(&self) -> Result<Var> {
         Ok(self
             .cholesky()?

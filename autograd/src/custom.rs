@@ -40,6 +40,7 @@ pub trait CustomOp: Send + Sync {
 
 impl Var {
     /// Applies a user-defined primitive to `inputs`.
+    #[track_caller]
     pub fn custom(op: Arc<dyn CustomOp>, inputs: &[&Var]) -> Result<Var> {
         Var::apply(Op::Custom(op), inputs)
     }

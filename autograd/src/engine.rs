@@ -81,6 +81,7 @@ pub fn grad(
     seeds: Option<&[&Var]>,
     opts: GradOptions,
 ) -> Result<Vec<Var>> {
+    crate::anomaly::check()?;
     let _mode = set_grad_enabled(opts.create_graph);
     if let Some(s) = seeds {
         if s.len() != outputs.len() {
@@ -145,7 +146,14 @@ pub fn grad(
         }
         needs.clear();
         needs.extend(node.0.inputs.iter().map(|x| on_path.contains(&x.id())));
-        let dx = op.backward(&node.0.inputs, node, &g, &needs)?;
+        let dx = if crate::anomaly::is_enabled() {
+            let _rule = crate::anomaly::enter_rule(node);
+            let dx = op.backward(&node.0.inputs, node, &g, &needs)?;
+            crate::anomaly::after_rule(node, &g, &dx)?;
+            dx
+        } else {
+            op.backward(&node.0.inputs, node, &g, &needs)?
+        };
         for ((x, &need), d) in node.0.inputs.iter().zip(&needs).zip(dx) {
             if let (true, Some(d)) = (need, d) {
                 grads.add(x, d)?;

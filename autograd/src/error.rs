@@ -33,6 +33,9 @@ pub enum Error {
         /// Position of the output in the `outputs` list.
         index: usize,
     },
+    /// Anomaly mode found an operation that produced a NaN or an infinity
+    /// (see [`crate::anomaly`]).
+    Anomaly(Box<crate::anomaly::Anomaly>),
     /// Any other invalid call, with an explanation.
     Invalid(String),
 }
@@ -56,6 +59,7 @@ impl fmt::Display for Error {
                 f,
                 "output {index} does not require a gradient: nothing on its graph was created with requires_grad (or it was computed under no_grad)"
             ),
+            Error::Anomaly(a) => write!(f, "{a}"),
             Error::Invalid(m) => write!(f, "{m}"),
         }
     }

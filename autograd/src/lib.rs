@@ -55,6 +55,7 @@
 //! ```
 #![warn(missing_docs)]
 
+pub mod anomaly;
 mod composite;
 mod custom;
 mod engine;

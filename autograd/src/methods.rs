@@ -10,13 +10,13 @@ use ferrograd_tensor::{Indices, Shape, Tensor};
 
 macro_rules! unary_methods {
     ($($name:ident => $op:ident, $doc:literal;)*) => {
-        $(#[doc = $doc] pub fn $name(&self) -> Var { self.unary(UnaryOp::$op) })*
+        $(#[doc = $doc] #[track_caller] pub fn $name(&self) -> Var { self.unary(UnaryOp::$op) })*
     };
 }
 
 macro_rules! binary_methods {
     ($($name:ident => $op:ident, $doc:literal;)*) => {
-        $(#[doc = $doc] pub fn $name(&self, other: &Var) -> Result<Var> { self.binary(BinaryOp::$op, other) })*
+        $(#[doc = $doc] #[track_caller] pub fn $name(&self, other: &Var) -> Result<Var> { self.binary(BinaryOp::$op, other) })*
     };
 }
 
@@ -30,6 +30,7 @@ macro_rules! compare_methods {
 
 impl Var {
     /// Runs `op` on the inputs' values and records it.
+    #[track_caller]
     pub(crate) fn apply(op: Op, inputs: &[&Var]) -> Result<Var> {
         let values: Vec<&Tensor> = inputs.iter().map(|v| v.value()).collect();
         let value = op.forward(&values)?;
@@ -40,12 +41,14 @@ impl Var {
         ))
     }
 
+    #[track_caller]
     fn apply1(&self, op: Op) -> Result<Var> {
         let value = op.forward(&[self.value()])?;
         Ok(Var::record(value, op, vec![self.clone()]))
     }
 
     /// Applies an elementwise unary op.
+    #[track_caller]
     pub fn unary(&self, op: UnaryOp) -> Var {
         if matches!(op, UnaryOp::Sign | UnaryOp::Step) {
             return Var::constant(self.value().unary(op));
@@ -55,6 +58,7 @@ impl Var {
     }
 
     /// Applies an elementwise binary op with NumPy broadcasting.
+    #[track_caller]
     pub fn binary(&self, op: BinaryOp, other: &Var) -> Result<Var> {
         let value = self.value().binary(op, other.value())?;
         Ok(Var::record(
@@ -108,30 +112,35 @@ impl Var {
     }
 
     /// x + c.
+    #[track_caller]
     pub fn add_scalar(&self, c: f32) -> Var {
         let value = self.value().add_scalar(c);
         Var::record(value, Op::AddScalar(c), vec![self.clone()])
     }
 
     /// x · c.
+    #[track_caller]
     pub fn mul_scalar(&self, c: f32) -> Var {
         let value = self.value().mul_scalar(c);
         Var::record(value, Op::MulScalar(c), vec![self.clone()])
     }
 
     /// xᶜ for a constant exponent.
+    #[track_caller]
     pub fn powf(&self, c: f32) -> Var {
         let value = self.value().powf(c);
         Var::record(value, Op::PowScalar(c), vec![self.clone()])
     }
 
     /// `cond ? a : b` elementwise (nonzero `cond` picks `a`), broadcast together.
+    #[track_caller]
     pub fn select(cond: &Tensor, a: &Var, b: &Var) -> Result<Var> {
         let mask = cond.ne(&Tensor::scalar(0.0))?;
         Var::apply(Op::Select(mask), &[a, b])
     }
 
     /// Sum over `axes` (negative counts from the end).
+    #[track_caller]
     pub fn sum(&self, axes: &[isize], keepdim: bool) -> Result<Var> {
         self.apply1(Op::Sum {
             axes: axes.to_vec(),
@@ -140,12 +149,14 @@ impl Var {
     }
 
     /// Sum of all elements, as a scalar.
+    #[track_caller]
     pub fn sum_all(&self) -> Var {
         let axes: Vec<isize> = (0..self.shape().rank() as isize).collect();
         self.sum(&axes, false).expect("every axis is in range")
     }
 
     /// Maximum over `axes`; ties share the gradient.
+    #[track_caller]
     pub fn max(&self, axes: &[isize], keepdim: bool) -> Result<Var> {
         self.apply1(Op::Max {
             axes: axes.to_vec(),
@@ -154,6 +165,7 @@ impl Var {
     }
 
     /// Minimum over `axes`; ties share the gradient.
+    #[track_caller]
     pub fn min(&self, axes: &[isize], keepdim: bool) -> Result<Var> {
         self.apply1(Op::Min {
             axes: axes.to_vec(),
@@ -162,6 +174,7 @@ impl Var {
     }
 
     /// log Σ exp over `axes`, computed stably.
+    #[track_caller]
     pub fn logsumexp(&self, axes: &[isize], keepdim: bool) -> Result<Var> {
         self.apply1(Op::LogSumExp {
             axes: axes.to_vec(),
@@ -170,21 +183,25 @@ impl Var {
     }
 
     /// Softmax along `axis`.
+    #[track_caller]
     pub fn softmax(&self, axis: isize) -> Result<Var> {
         self.apply1(Op::Softmax(axis))
     }
 
     /// Log-softmax along `axis`.
+    #[track_caller]
     pub fn log_softmax(&self, axis: isize) -> Result<Var> {
         self.apply1(Op::LogSoftmax(axis))
     }
 
     /// The same values with new dimensions.
+    #[track_caller]
     pub fn reshape(&self, dims: &[usize]) -> Result<Var> {
         self.reshape_to(Shape::new(dims)?)
     }
 
     /// The same values with a new shape.
+    #[track_caller]
     pub fn reshape_to(&self, shape: Shape) -> Result<Var> {
         if *self.shape() == shape {
             return Ok(self.clone());
@@ -193,11 +210,13 @@ impl Var {
     }
 
     /// Reorders the axes: output axis `d` is input axis `perm[d]`.
+    #[track_caller]
     pub fn permute(&self, perm: &[usize]) -> Result<Var> {
         self.apply1(Op::Permute(perm.to_vec()))
     }
 
     /// Swaps two axes.
+    #[track_caller]
     pub fn transpose(&self, a: isize, b: isize) -> Result<Var> {
         let a = self.shape().axis("transpose", a)?;
         let b = self.shape().axis("transpose", b)?;
@@ -207,6 +226,7 @@ impl Var {
     }
 
     /// Broadcasts to `shape` (NumPy rules).
+    #[track_caller]
     pub fn broadcast_to(&self, shape: &Shape) -> Result<Var> {
         if self.shape() == shape {
             return Ok(self.clone());
@@ -216,6 +236,7 @@ impl Var {
 
     /// Sums the broadcast dimensions away, down to `shape` (the adjoint of
     /// [`Var::broadcast_to`]).
+    #[track_caller]
     pub fn sum_to(&self, shape: &Shape) -> Result<Var> {
         if self.shape() == shape {
             return Ok(self.clone());
@@ -224,33 +245,39 @@ impl Var {
     }
 
     /// Inserts an axis of size 1.
+    #[track_caller]
     pub fn unsqueeze(&self, axis: isize) -> Result<Var> {
         let s = *self.value().unsqueeze(axis)?.shape();
         self.reshape_to(s)
     }
 
     /// Removes an axis of size 1.
+    #[track_caller]
     pub fn squeeze(&self, axis: isize) -> Result<Var> {
         let s = *self.value().squeeze(axis)?.shape();
         self.reshape_to(s)
     }
 
     /// Elements `start..start + len` along `axis`.
+    #[track_caller]
     pub fn narrow(&self, axis: isize, start: usize, len: usize) -> Result<Var> {
         self.apply1(Op::Narrow { axis, start, len })
     }
 
     /// Zeros of size `size` along `axis` with `self` at `start` (adjoint of narrow).
+    #[track_caller]
     pub fn pad_axis(&self, axis: isize, start: usize, size: usize) -> Result<Var> {
         self.apply1(Op::Pad { axis, start, size })
     }
 
     /// Joins `parts` along `axis`.
+    #[track_caller]
     pub fn concat(parts: &[&Var], axis: isize) -> Result<Var> {
         Var::apply(Op::Concat(axis), parts)
     }
 
     /// Stacks `parts` of one shape along a new axis.
+    #[track_caller]
     pub fn stack(parts: &[&Var], axis: isize) -> Result<Var> {
         let ex: Vec<Var> = parts
             .iter()
@@ -261,6 +288,7 @@ impl Var {
     }
 
     /// Rows `idx` along `axis`.
+    #[track_caller]
     pub fn index_select(&self, axis: isize, idx: &Indices) -> Result<Var> {
         self.apply1(Op::IndexSelect {
             axis,
@@ -269,6 +297,7 @@ impl Var {
     }
 
     /// Zeros of size `size` along `axis`, row `j` of `self` added at `idx[j]`.
+    #[track_caller]
     pub fn index_add(&self, axis: isize, idx: &Indices, size: usize) -> Result<Var> {
         self.apply1(Op::IndexAdd {
             axis,
@@ -278,6 +307,7 @@ impl Var {
     }
 
     /// PyTorch's `gather` along `axis`.
+    #[track_caller]
     pub fn gather(&self, axis: isize, idx: &Indices) -> Result<Var> {
         self.apply1(Op::Gather {
             axis,
@@ -287,6 +317,7 @@ impl Var {
 
     /// The adjoint of [`Var::gather`]: zeros of size `size` along `axis` with
     /// values added at `idx`.
+    #[track_caller]
     pub fn scatter_add(&self, axis: isize, idx: &Indices, size: usize) -> Result<Var> {
         self.apply1(Op::ScatterAdd {
             axis,
@@ -296,16 +327,19 @@ impl Var {
     }
 
     /// Lower triangle of each matrix (`col − row ≤ diagonal`).
+    #[track_caller]
     pub fn tril(&self, diagonal: isize) -> Result<Var> {
         self.apply1(Op::Tril(diagonal))
     }
 
     /// Upper triangle of each matrix (`col − row ≥ diagonal`).
+    #[track_caller]
     pub fn triu(&self, diagonal: isize) -> Result<Var> {
         self.apply1(Op::Triu(diagonal))
     }
 
     /// Main diagonal of each square matrix: `[..., n, n]` → `[..., n]`.
+    #[track_caller]
     pub fn diagonal(&self) -> Result<Var> {
         let d = self.dims();
         if d.len() < 2 || d[d.len() - 1] != d[d.len() - 2] {
@@ -318,16 +352,19 @@ impl Var {
     }
 
     /// Square matrices with the last axis on the diagonal.
+    #[track_caller]
     pub fn diag_embed(&self) -> Result<Var> {
         self.apply1(Op::DiagEmbed)
     }
 
     /// Matrix product (last two axes; leading axes broadcast).
+    #[track_caller]
     pub fn matmul(&self, other: &Var) -> Result<Var> {
         self.matmul_t(other, false, false)
     }
 
     /// `op(self)·op(other)`, `op` transposing the last two axes where asked.
+    #[track_caller]
     pub fn matmul_t(&self, other: &Var, trans_a: bool, trans_b: bool) -> Result<Var> {
         Var::apply(
             Op::Matmul {
@@ -340,12 +377,14 @@ impl Var {
 
     /// Lower Cholesky factor of each SPD matrix (only the lower triangle is
     /// read; the gradient is the symmetric one).
+    #[track_caller]
     pub fn cholesky(&self) -> Result<Var> {
         self.apply1(Op::Cholesky)
     }
 
     /// Solves `op(A)·X = rhs` for triangular `A = self` (see
     /// [`Tensor::triangular_solve`]).
+    #[track_caller]
     pub fn triangular_solve(
         &self,
         rhs: &Var,

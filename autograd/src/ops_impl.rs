@@ -45,6 +45,7 @@ macro_rules! var_var {
         impl $trait<&Var> for &Var {
             type Output = Result<Var>;
             #[doc = concat!("`Var::", stringify!($method), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: &Var) -> Result<Var> {
                 Var::$method(self, rhs)
             }
@@ -52,6 +53,7 @@ macro_rules! var_var {
         impl $trait<Var> for &Var {
             type Output = Result<Var>;
             #[doc = concat!("`Var::", stringify!($method), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: Var) -> Result<Var> {
                 Var::$method(self, &rhs)
             }
@@ -59,6 +61,7 @@ macro_rules! var_var {
         impl $trait<&Var> for Var {
             type Output = Result<Var>;
             #[doc = concat!("`Var::", stringify!($method), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: &Var) -> Result<Var> {
                 Var::$method(&self, rhs)
             }
@@ -66,6 +69,7 @@ macro_rules! var_var {
         impl $trait<Var> for Var {
             type Output = Result<Var>;
             #[doc = concat!("`Var::", stringify!($method), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: Var) -> Result<Var> {
                 Var::$method(&self, &rhs)
             }
@@ -87,6 +91,7 @@ macro_rules! var_scalar {
         impl $trait<f32> for &Var {
             type Output = Var;
             #[doc = concat!("`", stringify!($right), "`.")]
+            #[track_caller]
             fn $fn(self, $c: f32) -> Var {
                 let $v = self;
                 $right
@@ -95,6 +100,7 @@ macro_rules! var_scalar {
         impl $trait<f32> for Var {
             type Output = Var;
             #[doc = concat!("`", stringify!($right), "`.")]
+            #[track_caller]
             fn $fn(self, $c: f32) -> Var {
                 let $v = &self;
                 $right
@@ -103,6 +109,7 @@ macro_rules! var_scalar {
         impl $trait<&Var> for f32 {
             type Output = Var;
             #[doc = concat!("`", stringify!($left), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: &Var) -> Var {
                 let ($v, $c) = (rhs, self);
                 $left
@@ -111,6 +118,7 @@ macro_rules! var_scalar {
         impl $trait<Var> for f32 {
             type Output = Var;
             #[doc = concat!("`", stringify!($left), "`.")]
+            #[track_caller]
             fn $fn(self, rhs: Var) -> Var {
                 let ($v, $c) = (&rhs, self);
                 $left
@@ -127,6 +135,7 @@ var_scalar! {
 }
 
 /// `a / b` where one side is a scalar, so the shapes always broadcast.
+#[track_caller]
 fn div_or_scalar(a: &Var, b: &Var) -> Var {
     a.div(b).expect("a scalar broadcasts against every shape")
 }
@@ -134,6 +143,7 @@ fn div_or_scalar(a: &Var, b: &Var) -> Var {
 impl Neg for &Var {
     type Output = Var;
     /// `Var::neg`.
+    #[track_caller]
     fn neg(self) -> Var {
         Var::neg(self)
     }
@@ -142,6 +152,7 @@ impl Neg for &Var {
 impl Neg for Var {
     type Output = Var;
     /// `Var::neg`.
+    #[track_caller]
     fn neg(self) -> Var {
         Var::neg(&self)
     }

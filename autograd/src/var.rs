@@ -24,6 +24,8 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<Var>,
     /// Gradient accumulated by [`Var::backward`] (leaves only).
     pub(crate) grad: Mutex<Option<Tensor>>,
+    /// Where the op was recorded (anomaly mode only).
+    pub(crate) location: Option<&'static std::panic::Location<'static>>,
 }
 
 impl Drop for Node {
@@ -60,7 +62,13 @@ impl Drop for Node {
 pub struct Var(pub(crate) Arc<Node>);
 
 impl Var {
-    fn make(value: Tensor, requires_grad: bool, op: Option<Op>, inputs: Vec<Var>) -> Var {
+    fn make(
+        value: Tensor,
+        requires_grad: bool,
+        op: Option<Op>,
+        inputs: Vec<Var>,
+        location: Option<&'static std::panic::Location<'static>>,
+    ) -> Var {
         LIVE.fetch_add(1, Ordering::Relaxed);
         Var(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -69,12 +77,13 @@ impl Var {
             op,
             inputs,
             grad: Mutex::new(None),
+            location,
         }))
     }
 
     /// A leaf holding `value`; `requires_grad` asks for its gradient.
     pub fn new(value: Tensor, requires_grad: bool) -> Var {
-        Var::make(value, requires_grad, None, Vec::new())
+        Var::make(value, requires_grad, None, Vec::new(), None)
     }
 
     /// A trainable leaf (requires a gradient).
@@ -94,9 +103,17 @@ impl Var {
 
     /// Records `op` applied to `inputs` with result `value`: a graph node if
     /// grad mode is on and an input requires a gradient, a constant otherwise.
+    /// In anomaly mode it also notes the caller's location and checks the
+    /// value ([`crate::anomaly`]).
+    #[track_caller]
     pub(crate) fn record(value: Tensor, op: Op, inputs: Vec<Var>) -> Var {
+        let location = if crate::anomaly::is_enabled() {
+            crate::anomaly::on_forward(&value, &op, &inputs)
+        } else {
+            None
+        };
         if is_grad_enabled() && inputs.iter().any(Var::requires_grad) {
-            Var::make(value, true, Some(op), inputs)
+            Var::make(value, true, Some(op), inputs, location)
         } else {
             Var::constant(value)
         }

@@ -62,6 +62,13 @@ pub enum Error {
         /// The length given.
         got: usize,
     },
+    /// An input holds a NaN or an infinity, or (`what` = `"result"`) the
+    /// result is not finite because an input lies too far outside the
+    /// range the model was trained on.
+    NonFinite {
+        /// Which argument, or `"result"`.
+        what: &'static str,
+    },
 }
 
 impl Error {
@@ -79,6 +86,7 @@ impl Error {
             Error::Inconsistent(_) => -9,
             Error::ScratchTooSmall { .. } => -10,
             Error::InputLength { .. } => -11,
+            Error::NonFinite { .. } => -13,
         }
     }
 }
@@ -118,6 +126,10 @@ impl fmt::Display for Error {
                 expected,
                 got,
             } => write!(f, "{what} must hold {expected} values, got {got}"),
+            Error::NonFinite { what: "result" } => f.write_str(
+                "the result is not finite: an input lies too far outside the range the model was trained on",
+            ),
+            Error::NonFinite { what } => write!(f, "{what} holds a NaN or an infinity"),
         }
     }
 }

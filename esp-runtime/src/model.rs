@@ -71,7 +71,10 @@ impl<'a> Model<'a> {
 
     /// The output of an MLP or residual MLP for the input row `x`;
     /// [`Error::WrongKind`] for a density.
+    /// A NaN or an infinity in `x`, or a non-finite output, is
+    /// [`Error::NonFinite`].
     pub fn forward(&self, x: &[f32], out: &mut [f32], scratch: &mut [f32]) -> Result<(), Error> {
+        finite("x", x)?;
         match self {
             Model::Mlp(m) => m.forward(x, out, scratch),
             Model::ResMlp(m) => m.forward(x, out, scratch),
@@ -79,22 +82,32 @@ impl<'a> Model<'a> {
                 expected: Kind::Mlp,
                 found: other.kind(),
             }),
-        }
+        }?;
+        finite("result", out)
     }
 
     /// log p(x | features) of a density; [`Error::WrongKind`] for an MLP.
+    /// A NaN or an infinity in an input, or a non-finite log-density
+    /// (x or the features too far from the training data), is
+    /// [`Error::NonFinite`].
     pub fn log_prob(&self, x: &[f32], features: &[f32], scratch: &mut [f32]) -> Result<f32, Error> {
-        match self {
+        finite("x", x)?;
+        finite("features", features)?;
+        let lp = match self {
             Model::Maf(m) => m.log_prob(x, features, scratch),
             Model::Mdn(m) => m.log_prob(x, features, scratch),
             Model::Mlp(_) | Model::ResMlp(_) => Err(Error::WrongKind {
                 expected: Kind::Maf,
                 found: self.kind(),
             }),
-        }
+        }?;
+        finite("result", &[lp])?;
+        Ok(lp)
     }
 
-    /// Seeded samples of a density; [`Error::WrongKind`] for an MLP.
+    /// Seeded samples of a density; [`Error::WrongKind`] for an MLP. A NaN
+    /// or an infinity in the features, or a non-finite sample, is
+    /// [`Error::NonFinite`].
     pub fn sample(
         &self,
         features: &[f32],
@@ -103,6 +116,7 @@ impl<'a> Model<'a> {
         seed: u64,
         scratch: &mut [f32],
     ) -> Result<(), Error> {
+        finite("features", features)?;
         match self {
             Model::Maf(m) => m.sample(features, n, out, seed, scratch),
             Model::Mdn(m) => m.sample(features, n, out, seed, scratch),
@@ -110,7 +124,9 @@ impl<'a> Model<'a> {
                 expected: Kind::Maf,
                 found: self.kind(),
             }),
-        }
+        }?;
+        let len = n.saturating_mul(self.dim()).min(out.len());
+        finite("result", &out[..len])
     }
 }
 
@@ -159,5 +175,13 @@ impl Model<'_> {
                 )
             })
             .collect()
+    }
+}
+
+/// [`Error::NonFinite`] naming `what` if `values` holds a NaN or an infinity.
+fn finite(what: &'static str, values: &[f32]) -> Result<(), Error> {
+    match values.iter().all(|v| v.is_finite()) {
+        true => Ok(()),
+        false => Err(Error::NonFinite { what }),
     }
 }

@@ -8,6 +8,7 @@ pub mod data;
 pub mod decision;
 pub mod export;
 pub mod flow;
+pub mod guard;
 pub mod maml;
 pub mod plot;
 pub mod regress;

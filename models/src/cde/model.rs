@@ -143,11 +143,18 @@ impl CdeModel {
     }
 
     /// `log p(x | f)` of every row, in chunks, without recording a graph.
+    /// A NaN or an infinity in `x` or `f`, or a density that is not finite
+    /// (a row far outside the training data), is an error.
     pub fn log_prob_values(&self, x: &Tensor, f: &Tensor) -> Result<Vec<f32>> {
-        super::train::log_prob_values(self, x, f)
+        crate::guard::finite_tensor("cde log_prob", "x", x)?;
+        crate::guard::finite_tensor("cde log_prob", "features", f)?;
+        let lp = super::train::log_prob_values(self, x, f)?;
+        crate::guard::finite_output("cde log_prob", &lp)?;
+        Ok(lp)
     }
 
-    /// `n` samples of x `[n, d]` at one feature vector, seeded.
+    /// `n` samples of x `[n, d]` at one feature vector, seeded; a
+    /// non-finite feature or sample is an error.
     pub fn sample_at_features(&self, features: &[f32], n: usize, seed: u64) -> Result<Tensor> {
         let c = self.features();
         if features.len() != c {
@@ -156,9 +163,12 @@ impl CdeModel {
                 features.len()
             )));
         }
+        crate::guard::finite_input("cde sample", "features", features, c)?;
         let f = Tensor::from_vec(features.repeat(n), &[n, c])?;
         let mut rng = StdRng::seed_from_u64(seed);
-        no_grad(|| self.sample(&f, &mut rng))
+        let x = no_grad(|| self.sample(&f, &mut rng))?;
+        crate::guard::finite_output("cde sample", x.data())?;
+        Ok(x)
     }
 
     /// `n` samples of x at the single feature value `feature`, seeded.

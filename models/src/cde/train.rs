@@ -20,7 +20,7 @@ use crate::run::{
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::optim::{Adam, AdamConfig};
 use ferrograd_nn::train::{derive_seed, read_metrics};
-use ferrograd_nn::{DataLoader, Dataset as _, Module, Result, TensorDataset};
+use ferrograd_nn::{DataLoader, Dataset as _, Error, Module, Result, TensorDataset};
 use ferrograd_tensor::Tensor;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -34,7 +34,15 @@ pub use super::model::CdeModel;
 /// of 4096 rows, without recording a graph.
 pub fn log_prob_values(model: &dyn ConditionalDensity, x: &Tensor, f: &Tensor) -> Result<Vec<f32>> {
     const CHUNK: usize = 4096;
+    crate::guard::rank("cde log_prob", "x", x, 2)?;
+    crate::guard::rank("cde log_prob", "features", f, 2)?;
     let n = x.dims()[0];
+    if f.dims()[0] != n {
+        return Err(Error::Config(format!(
+            "cde log_prob: {n} rows of x but {} rows of features",
+            f.dims()[0]
+        )));
+    }
     let mut out = Vec::with_capacity(n);
     no_grad(|| -> Result<()> {
         let mut start = 0;

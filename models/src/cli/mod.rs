@@ -184,6 +184,10 @@ pub fn run() -> ferrograd_nn::Result<()> {
     let matches = command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let m = leaf(&matches);
+    // Every training command has --detect-anomaly (RunArgs).
+    if let Ok(Some(true)) = m.try_get_one::<bool>("detect_anomaly") {
+        ferrograd_autograd::anomaly::enable();
+    }
     let mut out = Output::new();
     match cli.command {
         Command::Maml { benchmark } => maml::run(benchmark, m, &mut out),

@@ -220,10 +220,11 @@ pub fn sample(
             model.config.code
         )));
     }
+    crate::guard::finite_tensor("flow sampling", "codes", code)?;
     let b = cd[0];
     let noise = init::normal(&[b, points, 2], 0.0, 1.0, &mut init::rng(seed));
     let code = Var::constant(code.clone());
-    no_grad(|| {
+    let clouds = no_grad(|| {
         integrate(noise, steps, solver, |x, t| {
             let ts = vec![t; b];
             let pred = model
@@ -231,20 +232,28 @@ pub fn sample(
                 .predict(&Var::constant(x.clone()), &ts, &code)?;
             to_velocity(model.config.target, pred.value(), x, &ts)
         })
-    })
+    })?;
+    crate::guard::finite_output("flow sampling", clouds.data())?;
+    Ok(clouds)
 }
 
 /// Codes for reconstruction: the encoder's code of each reference cloud
 /// (the mean with the VAE head), `[B, code]`.
 pub fn encode_codes(model: &FlowModel, clouds: &Tensor) -> Result<Tensor> {
-    no_grad(|| {
-        Ok(model
-            .encoder
-            .encode(&Var::constant(clouds.clone()), None)?
-            .code
-            .value()
-            .clone())
-    })
+    crate::guard::rank("flow encode", "clouds", clouds, 3)?;
+    crate::guard::finite_tensor("flow encode", "clouds", clouds)?;
+    let codes = no_grad(|| {
+        Ok::<_, Error>(
+            model
+                .encoder
+                .encode(&Var::constant(clouds.clone()), None)?
+                .code
+                .value()
+                .clone(),
+        )
+    })?;
+    crate::guard::finite_output("flow encode", codes.data())?;
+    Ok(codes)
 }
 
 /// Codes `z ~ N(0, I)` for generation without a reference (VAE head), seeded.

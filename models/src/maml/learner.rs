@@ -16,7 +16,7 @@
 
 use super::tasks::Examples;
 use ferrograd_autograd::{grad, GradOptions, Var};
-use ferrograd_nn::{FastWeights, Forward, Param, Result};
+use ferrograd_nn::{Error, FastWeights, Forward, Param, Result};
 use ferrograd_tensor::{Indices, Tensor};
 
 /// The loss adapted on and meta-trained on.
@@ -235,6 +235,19 @@ impl<M: Forward> Maml<M> {
     /// Query losses per task after 0..=`max_steps` inner steps (outer index =
     /// steps), for evaluation; no meta-gradient is recorded.
     pub fn evaluate(&self, tasks: &[TaskBatch], max_steps: usize) -> Result<Vec<Vec<f32>>> {
+        if tasks.is_empty() {
+            return Err(Error::Config("maml evaluate: no tasks given".into()));
+        }
+        for (i, t) in tasks.iter().enumerate() {
+            for (what, v) in [
+                ("support inputs", &t.support.x),
+                ("support targets", &t.support.y),
+                ("query inputs", &t.query.x),
+                ("query targets", &t.query.y),
+            ] {
+                crate::guard::finite_tensor(&format!("maml evaluate (task {i})"), what, v)?;
+            }
+        }
         let b = Batched::new(tasks)?;
         let xs = Var::constant(b.xs.clone());
         let xq = Var::constant(b.xq.clone());
@@ -254,6 +267,9 @@ impl<M: Forward> Maml<M> {
         };
         let start = self.broadcast_params(tasks.len())?;
         self.inner_loop(start, &predict, &b.ys, max_steps, false, &mut record)?;
+        for row in &out {
+            crate::guard::finite_output("maml evaluate", row)?;
+        }
         Ok(out)
     }
 }

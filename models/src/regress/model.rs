@@ -148,10 +148,10 @@ impl RegressionNet {
     }
 
     /// [`RegressionNet::forward_units`] of many rows, in chunks, without a
-    /// graph.
+    /// graph. A NaN or an infinity in `x`, or a prediction that is not
+    /// finite (an input far outside the training range), is an error.
     pub fn predict(&self, x: &Tensor) -> Result<Tensor> {
         const CHUNK: usize = 8192;
-        let n = x.dims()[0];
         if x.dims().len() != 2 || x.dims()[1] != self.spec.inputs {
             return Err(Error::Config(format!(
                 "regress: predict expects [N, {}] inputs, got {:?}",
@@ -159,6 +159,8 @@ impl RegressionNet {
                 x.dims()
             )));
         }
+        crate::guard::finite_tensor("regress predict", "x", x)?;
+        let n = x.dims()[0];
         let mut out = Vec::with_capacity(n * self.spec.outputs);
         no_grad(|| -> Result<()> {
             let mut start = 0;
@@ -170,6 +172,7 @@ impl RegressionNet {
             }
             Ok(())
         })?;
+        crate::guard::finite_output("regress predict", &out)?;
         Ok(Tensor::from_vec(out, &[n, self.spec.outputs])?)
     }
 }

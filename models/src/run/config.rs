@@ -47,6 +47,11 @@ pub struct RunArgs {
     /// No progress bar or progress lines.
     #[arg(long)]
     pub quiet: bool,
+    /// Anomaly mode: stop at the first operation that produces a NaN or an
+    /// infinity (forward or backward), naming it, its input shapes and its
+    /// source line; slower (also FERROGRAD_DETECT_ANOMALY=1).
+    #[arg(long)]
+    pub detect_anomaly: bool,
 }
 
 /// The ids of the arguments the user typed on the command line.

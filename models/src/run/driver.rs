@@ -364,6 +364,9 @@ pub fn fit(
         opt.zero_grad();
         for j in 0..k {
             let loss = task.loss(index * k + j)?;
+            // Anomaly mode: stop at the op that made a NaN or an infinity
+            // (one atomic load when off).
+            ferrograd_autograd::anomaly::check()?;
             let v = loss.item()? as f64;
             value += v / k as f64;
             finite &= v.is_finite();

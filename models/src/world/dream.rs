@@ -200,6 +200,7 @@ impl<'a> DreamEnv<'a> {
                 self.model.config().z_dim
             )));
         }
+        crate::guard::finite_input("dream", "latent", z, 0)?;
         self.z = z.to_vec();
         self.state = None;
         self.rng = StdRng::seed_from_u64(seed);
@@ -232,6 +233,8 @@ impl<'a> DreamEnv<'a> {
         let x = step_input(&self.z, &[action], zd)?;
         let (out, state) = no_grad(|| self.model.forward_from(&x, self.state.as_ref()))?;
         let (z, r, d) = sample_next(self.model, &out, self.temperature, &mut self.rng)?;
+        crate::guard::finite_output("dream step", &z)?;
+        crate::guard::finite_output("dream step", &r)?;
         self.state = Some(state);
         self.z = z.clone();
         Ok((z, r[0], d[0] > self.done_threshold))
@@ -302,6 +305,13 @@ pub fn simulate(
 ) -> Result<Vec<f32>> {
     let n = sequences.len();
     let zd = model.config().z_dim;
+    if z.len() != zd {
+        return Err(Error::Config(format!(
+            "dream: a latent has {} numbers, this model's {zd}",
+            z.len()
+        )));
+    }
+    crate::guard::finite_input("dream", "latent", z, 0)?;
     let horizon = sequences.first().map_or(0, |s| s.len());
     let mut zs: Vec<f32> = (0..n).flat_map(|_| z.iter().copied()).collect();
     let mut st: Option<LstmState> = match state {

@@ -151,6 +151,7 @@ impl MdnRnn {
                 self.config.input_dim()
             )));
         }
+        crate::guard::finite_tensor("mdn-rnn", "inputs", za.value())?;
         let (h, state) = self.lstm.forward_seq(za, state)?;
         let out = self.head.forward(&h)?;
         let (b, t) = (out.dims()[0], out.dims()[1]);

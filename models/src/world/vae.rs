@@ -129,6 +129,7 @@ impl ConvVae {
                 "vae: frames must be [B, 3, {SIZE}, {SIZE}], got {d:?}"
             )));
         }
+        crate::guard::finite_tensor("vae encode", "frames", x.value())?;
         let mut h = x.clone();
         for c in &self.enc {
             h = c.forward(&h)?.relu();
@@ -142,6 +143,8 @@ impl ConvVae {
 
     /// Decodes latents `[B, z]` to frames `[B, 3, 64, 64]` in (0, 1).
     pub fn decode(&self, z: &Var) -> Result<Var> {
+        crate::guard::rank("vae decode", "latents", z.value(), 2)?;
+        crate::guard::finite_tensor("vae decode", "latents", z.value())?;
         let b = z.dims()[0];
         let mut h = self.dec_in.forward(z)?.reshape(&[b, FLAT, 1, 1])?;
         for (i, c) in self.dec.iter().enumerate() {

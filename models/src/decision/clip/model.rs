@@ -132,7 +132,14 @@ impl ImageEncoder {
 
     /// Embeddings `[B, embed]` (not normalised) of images `[B, 3, H, W]`.
     pub fn forward(&self, x: &Var) -> Result<Var> {
+        crate::guard::rank("clip image encoder", "images", x.value(), 4)?;
+        crate::guard::finite_tensor("clip image encoder", "images", x.value())?;
         let b = x.dims()[0];
+        if b == 0 {
+            return Err(Error::Config(
+                "clip image encoder: the batch of images is empty".into(),
+            ));
+        }
         let mut h = x.clone();
         for conv in &self.convs {
             h = conv.forward(&h)?.relu();

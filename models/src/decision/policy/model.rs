@@ -45,6 +45,7 @@ impl PolicyNet {
                 obs.len()
             )));
         }
+        crate::guard::finite_input("policy predict", "observations", obs, d)?;
         let n = obs.len() / d;
         if n == 0 {
             return Ok(Vec::new());
