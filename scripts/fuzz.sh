@@ -3,7 +3,8 @@
 # libfuzzer-sys crate) on the stable toolchain and runs each for a bounded
 # time. It passes rustc the flags `cargo fuzz build --sanitizer none` passes
 # (all stable: no nightly, no RUSTC_BOOTSTRAP), so cargo-fuzz need not be
-# installed; with it, `cd fuzz && cargo fuzz run -s none TARGET` is the same.
+# installed; where it is, the script builds through it (`cargo fuzz build -O
+# -a -s none`), and `cd fuzz && cargo fuzz run -s none TARGET` works too.
 #
 #   scripts/fuzz.sh [SECONDS_PER_TARGET [TARGET...]]    (default 10 s, all)
 #
@@ -30,10 +31,16 @@ export RUSTFLAGS="-Cpasses=sancov-module \
  -Cllvm-args=-sanitizer-coverage-stack-depth \
  -Cllvm-args=-simplifycfg-branch-fold-threshold=0 \
  --cfg fuzzing -Cdebug-assertions -Ccodegen-units=16"
-echo "== fuzz: building ${#targets[@]} targets ($triple, stable rustc $(rustc -V | cut -d' ' -f2))"
-# --target keeps the instrumentation out of build scripts and proc macros.
-cargo build --manifest-path fuzz/Cargo.toml --target "$triple" --release \
-  --features hdf5 --bins
+echo "== fuzz: building the targets ($triple, rustc $(rustc -V | cut -d' ' -f2))"
+if cargo fuzz --version >/dev/null 2>&1; then
+  # The same build through cargo-fuzz (its flags are the ones above).
+  unset RUSTFLAGS
+  (cd fuzz && cargo fuzz build -O -a -s none --codegen-units 16 --features hdf5)
+else
+  # --target keeps the instrumentation out of build scripts and proc macros.
+  cargo build --manifest-path fuzz/Cargo.toml --target "$triple" --release \
+    --features hdf5 --bins
+fi
 bin=fuzz/target/$triple/release
 
 run_one() {

@@ -203,6 +203,9 @@ fn huge_model_descriptions_are_refused_before_allocation() {
             Ok(_) => panic!("a description of {widths} hidden units loaded"),
             Err(e) => e.to_string(),
         };
-        assert!(e.contains("huge.safetensors") && e.contains("claims"), "{e}");
+        assert!(
+            e.contains("huge.safetensors") && e.contains("claims"),
+            "{e}"
+        );
     }
 }

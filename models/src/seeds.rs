@@ -14,7 +14,7 @@ pub fn cde_config(kind: ModelKind) -> CdeConfig {
     let mut cfg = CdeConfig::default();
     CdeConfig::test_preset(&mut cfg);
     cfg.model = kind;
-    cfg.hidden = vec![4].into();
+    cfg.hidden = crate::cde::config::Hidden(vec![4]);
     cfg.flows = 2;
     cfg.components = 2;
     cfg
@@ -54,7 +54,8 @@ pub fn esp_seeds() -> Vec<Vec<u8>> {
         .filter_map(|k| k.strip_suffix(".weight").map(str::to_string))
         .collect();
     names.sort();
-    let mut out = vec![crate::export::mlp_blob(&state, &names, Activation::Tanh).expect("mlp blob")];
+    let mut out =
+        vec![crate::export::mlp_blob(&state, &names, Activation::Tanh).expect("mlp blob")];
     for kind in [ModelKind::Maf, ModelKind::Mdn] {
         let model = CdeModel::from_config(&cde_config(kind), 2, 1).expect("cde model");
         out.push(
@@ -127,10 +128,8 @@ pub fn hdf5_seeds() -> Vec<Vec<u8>> {
     [false, true]
         .into_iter()
         .map(|fixed| {
-            let path = std::env::temp_dir().join(format!(
-                "ferrograd-seed-{}-{fixed}.h5",
-                std::process::id()
-            ));
+            let path = std::env::temp_dir()
+                .join(format!("ferrograd-seed-{}-{fixed}.h5", std::process::id()));
             let opts = WriteOptions {
                 fixed_strings: fixed,
                 f32_state: fixed,
