@@ -11,8 +11,9 @@
 # Environment: FUZZ_RUNS=N runs each target N inputs instead of for a time;
 # FUZZ_JOBS=N runs N targets at once (default 1). Corpora grow in
 # fuzz/corpus/TARGET (not committed), crashes are written to
-# fuzz/artifacts/TARGET/ and make the script fail: keep each crasher as a
-# regression test of the reader before fixing it.
+# fuzz/artifacts/TARGET/ and make the script fail: keep each crasher in
+# fuzz/regressions/TARGET-WHAT (replayed first on every run) and as a test
+# of the reader, then fix the reader.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +52,14 @@ run_one() {
   # Bounded memory and time per input: a reader that allocates without
   # bound or hangs is a crash (out-of-memory, timeout) like a panic.
   local rc=0
+  # The crashers found so far (fixed; kept as regression inputs) first.
+  local found=(fuzz/regressions/"$t"-*)
+  if [ -e "${found[0]}" ]; then
+    "$bin/$t" "${found[@]}" >"fuzz/artifacts/$t.regressions.log" 2>&1 || {
+      echo "fuzz $t: a kept crasher fails again; see fuzz/artifacts/$t.regressions.log"
+      return 1
+    }
+  fi
   "$bin/$t" "fuzz/corpus/$t" "${limit[@]}" -rss_limit_mb=2048 \
     -timeout=10 -max_len=65536 -print_final_stats=1 \
     -artifact_prefix="fuzz/artifacts/$t/" >"fuzz/artifacts/$t.log" 2>&1 || rc=$?

@@ -30,14 +30,20 @@ fuzz_target!(|data: &[u8]| {
     let Ok(model) = Model::from_bytes(aligned) else {
         return;
     };
-    // Everything a parsed model asks for is bounded by the blob's size.
+    // What a parsed model asks for is bounded by the blob's size, except
+    // for the feature count: a MAF's groups store only the prefix of the
+    // features their rows read, so unread feature columns cost no bytes
+    // (found by this target: 316 bytes declaring 65,537 features).
     let bound = 4 * bytes.len() + 4096;
     let (d, c, s) = (model.dim(), model.features(), model.scratch_len());
     assert!(
-        d <= bound && c <= bound && s <= bound,
+        d <= bound && s <= bound + 4 * c,
         "dims {d} {c} scratch {s} for {} bytes",
         bytes.len()
     );
+    if s > 1 << 22 || c > 1 << 22 {
+        return;
+    }
     let mut scratch = model.new_scratch();
     let (x, f) = (vec![0.5f32; d], vec![0.25f32; c]);
     match model {

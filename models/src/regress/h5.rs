@@ -237,16 +237,27 @@ pub fn read_rollouts(
             )));
         }
         for (&c, l) in cols.iter().zip(in_lbl) {
-            if !state[c].is_finite() {
+            // Checked after the cast: a finite f64 such as 1e300 is an
+            // infinite f32 (found by the hdf5 fuzz target).
+            let v = state[c] as f32;
+            if !v.is_finite() {
                 return Err(bad(format!(
-                    "group '{gname}': input '{l}' (param_state[{c}]) is {}",
+                    "group '{gname}': input '{l}' (param_state[{c}]) is {}, not a finite f32",
                     state[c]
                 )));
             }
-            x.push(state[c] as f32);
+            x.push(v);
         }
         for l in out_lbl {
-            y.push(read_output(&g, gname, l, attrs.attribute(l)).map_err(&bad)? as f32);
+            let attr = attrs.attribute(l);
+            let v = read_output(&g, gname, l, attr).map_err(&bad)?;
+            if !(v as f32).is_finite() {
+                return Err(bad(format!(
+                    "group '{gname}': attribute '{attr}' (output label '{l}') is {v}, too large \
+                     for f32"
+                )));
+            }
+            y.push(v as f32);
         }
     }
     let n = x.len() / in_lbl.len();
@@ -545,6 +556,27 @@ mod tests {
         }
         let e = read(&attr);
         assert!(e.contains("param_0") && e.contains("not one value"), "{e}");
+        // Found by the hdf5 fuzz target: finite f64 values beyond the f32
+        // range were read as infinities.
+        let mut big = synthetic(2, 1);
+        big.states[0][0] = 1e300;
+        let p = d.join("big.h5");
+        write_rollouts(&p, &big, WriteOptions::default()).unwrap();
+        let e = read(&p);
+        assert!(
+            e.contains("param_0") && e.contains("not a finite f32"),
+            "{e}"
+        );
+        let mut big = synthetic(2, 1);
+        for (_, values) in &mut big.attributes {
+            values[1] = -1e300;
+        }
+        write_rollouts(&p, &big, WriteOptions::default()).unwrap();
+        let e = read(&p);
+        assert!(
+            e.contains("param_1") && e.contains("too large for f32"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
