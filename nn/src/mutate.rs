@@ -73,7 +73,7 @@ impl Mutation {
             2 => Mutation::Insert { at, bytes },
             3 => Mutation::Huge {
                 at,
-                width: if raw % 2 == 0 { 4 } else { 8 },
+                width: if raw.is_multiple_of(2) { 4 } else { 8 },
                 big_endian: raw % 4 >= 2,
                 value,
             },
