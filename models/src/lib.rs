@@ -13,4 +13,8 @@ pub mod maml;
 pub mod plot;
 pub mod regress;
 pub mod run;
+pub mod seeds;
 pub mod world;
+
+#[cfg(test)]
+mod mutated_tests;

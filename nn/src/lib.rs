@@ -43,6 +43,7 @@ pub mod init;
 pub mod layers;
 pub mod losses;
 mod module;
+pub mod mutate;
 pub mod optim;
 mod param;
 pub mod prelude;

@@ -13,7 +13,7 @@ use super::config::CdeConfig;
 use super::maf::{Made, Maf, MafConfig};
 use super::mdn::{Mdn, MdnConfig};
 use super::ConditionalDensity;
-use crate::run::family_checkpoint;
+use crate::run::family_config;
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::train::derive_seed;
@@ -38,6 +38,50 @@ pub enum ModelSpec {
     Maf(MafConfig),
     /// A mixture density network.
     Mdn(MdnConfig),
+}
+
+impl ModelSpec {
+    /// The number of weight and bias values a model of this description
+    /// holds (at least one per MADE block), `None` if it overflows `usize`.
+    /// Computed without building anything, so a loader can refuse a
+    /// description that claims more values than its file holds before any
+    /// allocation.
+    pub fn value_count(&self) -> Option<usize> {
+        // Dense layers through `widths`, each `in` inputs plus `extra`
+        // feature columns: weights and biases.
+        fn dense(widths: &[usize], extra: usize) -> Option<usize> {
+            widths.windows(2).try_fold(0usize, |acc, w| {
+                let inputs = w[0].checked_add(extra)?;
+                acc.checked_add(inputs.checked_mul(w[1])?.checked_add(w[1])?)
+            })
+        }
+        match self {
+            ModelSpec::Maf(c) => {
+                let out = c.dim.checked_mul(2)?;
+                let per_block = if c.hidden.is_empty() {
+                    dense(&[c.dim.checked_add(c.features)?, out], 0)?
+                } else {
+                    let mut widths = vec![c.dim];
+                    widths.extend(&c.hidden);
+                    let last = *c.hidden.last()?;
+                    dense(&widths, c.features)?.checked_add(dense(&[last, out], 0)?)?
+                };
+                c.flows.checked_mul(per_block.max(1))
+            }
+            ModelSpec::Mdn(c) => {
+                let d = c.dim;
+                let lower = d.checked_mul(d.saturating_sub(1))? / 2;
+                let head = 1usize
+                    .checked_add(d.checked_mul(2)?)?
+                    .checked_add(lower)?
+                    .checked_mul(c.components)?;
+                let mut widths = vec![c.features];
+                widths.extend(&c.hidden);
+                widths.push(head);
+                dense(&widths, 0)
+            }
+        }
+    }
 }
 
 /// The inner density model.
@@ -300,11 +344,17 @@ pub struct Loaded {
 /// one is an [`Error::Format`] naming the file and the problem.
 pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
     let path = path.as_ref();
+    from_checkpoint(Checkpoint::load(path)?, path)
+}
+
+/// [`load`] for a checkpoint already read; `path` is the file named in
+/// errors.
+pub fn from_checkpoint(checkpoint: Checkpoint, path: &Path) -> Result<Loaded> {
     let bad = |problem: String| Error::Format {
         path: path.to_path_buf(),
         problem,
     };
-    let (checkpoint, config): (Checkpoint, CdeConfig) = family_checkpoint(path, FAMILY)?;
+    let (checkpoint, config): (Checkpoint, CdeConfig) = family_config(checkpoint, path, FAMILY)?;
     let spec: ModelSpec = checkpoint
         .json(META_MODEL)
         .map_err(|e| bad(format!("the model description does not parse: {e}")))?
@@ -313,6 +363,19 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
                 "metadata '{META_MODEL}' (the model's hyper-parameters) is missing"
             ))
         })?;
+    // A description claiming more values than the file holds cannot fit
+    // it: refuse it before building (and allocating) the model.
+    let held: usize = checkpoint.tensors.values().map(Tensor::numel).sum();
+    match spec.value_count() {
+        Some(n) if n <= held => {}
+        claimed => {
+            return Err(bad(format!(
+                "the model description claims {} weights and biases, but the file holds \
+                 only {held} values",
+                claimed.map_or("more than 2^64".to_string(), |n| n.to_string())
+            )))
+        }
+    }
     let (d, c) = match &spec {
         ModelSpec::Maf(m) => (m.dim, m.features),
         ModelSpec::Mdn(m) => (m.dim, m.features),

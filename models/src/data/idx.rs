@@ -89,9 +89,9 @@ impl IdxImages {
 
     /// The pixels of image `i` (`rows × cols` bytes), `None` past the end.
     pub fn image(&self, i: usize) -> Option<&[u8]> {
-        let size = self.rows * self.cols;
+        let size = self.rows.checked_mul(self.cols)?;
         self.pixels
-            .get(i.checked_mul(size)?..(i + 1).checked_mul(size)?)
+            .get(i.checked_mul(size)?..i.checked_add(1)?.checked_mul(size)?)
     }
 }
 

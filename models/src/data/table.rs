@@ -107,11 +107,24 @@ impl Table {
     /// non-numeric cell, NaN or infinity, and a file without a header or
     /// without data rows.
     pub fn read(path: &Path) -> Result<Table> {
+        let file = File::open(path).map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Table::from_reader(BufReader::with_capacity(1 << 16, file), path)
+    }
+
+    /// Parses CSV text already in memory, as [`Table::read`] does a file;
+    /// `path` is the file named in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Table> {
+        Table::from_reader(bytes, path)
+    }
+
+    fn from_reader(mut input: impl BufRead, path: &Path) -> Result<Table> {
         let io = |source| Error::Io {
             path: path.to_path_buf(),
             source,
         };
-        let mut input = BufReader::with_capacity(1 << 16, File::open(path).map_err(io)?);
         let mut buf = Vec::with_capacity(256);
         let mut cells = Vec::new();
         let mut names: Option<Vec<String>> = None;

@@ -32,8 +32,23 @@ fn format_error(path: &Path, problem: impl Into<String>) -> Error {
     }
 }
 
-/// The strings of a 1-D dataset of any HDF5 string type.
-fn read_strings(ds: &hdf5::Dataset) -> std::result::Result<Vec<String>, String> {
+/// The number of elements of a dataset or attribute, refused when more than
+/// `limit`: a header may claim any dimensions (a chunked dataset with no
+/// chunks written is tiny on disk), and the reader allocates them all.
+/// `shape` is the container's dimensions (their product is checked here:
+/// `Container::size` multiplies without a check).
+fn bounded(shape: &[usize], limit: usize, what: &str) -> std::result::Result<usize, String> {
+    match shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) {
+        Some(size) if size <= limit => Ok(size),
+        _ => Err(format!(
+            "{what} claims {shape:?} elements, more than the file's {limit} bytes can hold"
+        )),
+    }
+}
+
+/// The strings of a 1-D dataset of any HDF5 string type, at most `limit`.
+fn read_strings(ds: &hdf5::Dataset, limit: usize) -> std::result::Result<Vec<String>, String> {
+    bounded(&ds.shape(), limit, "the dataset")?;
     let descr = ds
         .dtype()
         .and_then(|t| t.to_descriptor())
@@ -126,6 +141,13 @@ fn read_output(
         format!("group '{gname}': attribute '{attr}' (output label '{label}') is unreadable: {e}")
     };
     let a = g.attr(attr).map_err(bad)?;
+    let shape = a.shape();
+    if shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d)) != Some(1) {
+        return Err(format!(
+            "group '{gname}': attribute '{attr}' (output label '{label}') has shape {shape:?}, \
+             not one value"
+        ));
+    }
     let d = a.dtype().and_then(|t| t.to_descriptor()).map_err(bad)?;
     if !is_number(&d) {
         return Err(format!(
@@ -155,16 +177,20 @@ pub fn read_rollouts(
     attrs: &AttrMap,
     include_failed: bool,
 ) -> Result<Samples> {
-    std::fs::metadata(path).map_err(|source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let file_len = std::fs::metadata(path)
+        .map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .len();
+    let limit = usize::try_from(file_len).unwrap_or(usize::MAX);
     let bad = |p: String| format_error(path, p);
     let file = hdf5::File::open(path).map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
     let names_ds = file.dataset("parameter_names").map_err(|_| {
         bad("no 'parameter_names' dataset (the names of param_state's entries)".into())
     })?;
-    let names = read_strings(&names_ds).map_err(|p| bad(format!("'parameter_names' {p}")))?;
+    let names =
+        read_strings(&names_ds, limit).map_err(|p| bad(format!("'parameter_names' {p}")))?;
     let cols = input_columns(&names, in_lbl).map_err(&bad)?;
     let groups = rollout_groups(&file).map_err(&bad)?;
     if groups.is_empty() {
@@ -191,6 +217,15 @@ pub fn read_rollouts(
                 "group '{gname}': 'param_state' is {d}, not numbers"
             )));
         }
+        // Checked before reading: the dimensions may claim any size.
+        let size = bounded(&ds.shape(), limit, "'param_state'")
+            .map_err(|p| bad(format!("group '{gname}': {p}")))?;
+        if size != names.len() {
+            return Err(bad(format!(
+                "group '{gname}': 'param_state' has {size} values for {} parameter_names",
+                names.len()
+            )));
+        }
         let state = ds
             .read_raw::<f64>()
             .map_err(|e| bad(format!("group '{gname}': 'param_state' is unreadable: {e}")))?;
@@ -202,16 +237,27 @@ pub fn read_rollouts(
             )));
         }
         for (&c, l) in cols.iter().zip(in_lbl) {
-            if !state[c].is_finite() {
+            // Checked after the cast: a finite f64 such as 1e300 is an
+            // infinite f32 (found by the hdf5 fuzz target).
+            let v = state[c] as f32;
+            if !v.is_finite() {
                 return Err(bad(format!(
-                    "group '{gname}': input '{l}' (param_state[{c}]) is {}",
+                    "group '{gname}': input '{l}' (param_state[{c}]) is {}, not a finite f32",
                     state[c]
                 )));
             }
-            x.push(state[c] as f32);
+            x.push(v);
         }
         for l in out_lbl {
-            y.push(read_output(&g, gname, l, attrs.attribute(l)).map_err(&bad)? as f32);
+            let attr = attrs.attribute(l);
+            let v = read_output(&g, gname, l, attr).map_err(&bad)?;
+            if !(v as f32).is_finite() {
+                return Err(bad(format!(
+                    "group '{gname}': attribute '{attr}' (output label '{l}') is {v}, too large \
+                     for f32"
+                )));
+            }
+            y.push(v as f32);
         }
     }
     let n = x.len() / in_lbl.len();
@@ -443,6 +489,92 @@ mod tests {
         .to_string();
         assert!(
             e.contains("param_0") && e.contains("'note'") && e.contains("not a number"),
+            "{e}"
+        );
+        std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// Datasets and attributes whose dimensions claim 10¹² elements (a
+    /// chunked dataset with no chunk written is a few KB on disk) are
+    /// refused before anything is read: reading first would allocate 8 TB.
+    #[test]
+    fn huge_dimensions_are_refused_before_reading() {
+        let d = dir("huge");
+        let r = synthetic(2, 1);
+        let read = |p: &Path| {
+            read_rollouts(
+                p,
+                &s(&["gait_stride"]),
+                &s(&["cot_ma15"]),
+                &AttrMap::default(),
+                true,
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let huge = 1_000_000_000_000usize;
+        let state = d.join("state.h5");
+        write_rollouts(&state, &r, WriteOptions::default()).unwrap();
+        {
+            let f = hdf5::File::open_rw(&state).unwrap();
+            let g = f.group("param_1").unwrap();
+            g.unlink("param_state").unwrap();
+            g.new_dataset::<f64>()
+                .chunk(1024)
+                .shape(huge)
+                .create("param_state")
+                .unwrap();
+        }
+        assert!(std::fs::metadata(&state).unwrap().len() < 1 << 20);
+        let e = read(&state);
+        assert!(e.contains("param_1") && e.contains("claims"), "{e}");
+        let names = d.join("names.h5");
+        write_rollouts(&names, &r, WriteOptions::default()).unwrap();
+        {
+            let f = hdf5::File::open_rw(&names).unwrap();
+            f.unlink("parameter_names").unwrap();
+            f.new_dataset::<VarLenUnicode>()
+                .chunk(1024)
+                .shape(huge)
+                .create("parameter_names")
+                .unwrap();
+        }
+        let e = read(&names);
+        assert!(e.contains("parameter_names") && e.contains("claims"), "{e}");
+        let attr = d.join("attr.h5");
+        write_rollouts(&attr, &r, WriteOptions::default()).unwrap();
+        {
+            let f = hdf5::File::open_rw(&attr).unwrap();
+            let g = f.group("param_0").unwrap();
+            g.delete_attr(SYNTHETIC_ATTR).unwrap();
+            g.new_attr::<f64>()
+                .shape(3)
+                .create(SYNTHETIC_ATTR)
+                .unwrap()
+                .write(&[1.0, 2.0, 3.0])
+                .unwrap();
+        }
+        let e = read(&attr);
+        assert!(e.contains("param_0") && e.contains("not one value"), "{e}");
+        // Found by the hdf5 fuzz target: finite f64 values beyond the f32
+        // range were read as infinities.
+        let mut big = synthetic(2, 1);
+        big.states[0][0] = 1e300;
+        let p = d.join("big.h5");
+        write_rollouts(&p, &big, WriteOptions::default()).unwrap();
+        let e = read(&p);
+        assert!(
+            e.contains("param_0") && e.contains("not a finite f32"),
+            "{e}"
+        );
+        let mut big = synthetic(2, 1);
+        for (_, values) in &mut big.attributes {
+            values[1] = -1e300;
+        }
+        write_rollouts(&p, &big, WriteOptions::default()).unwrap();
+        let e = read(&p);
+        assert!(
+            e.contains("param_1") && e.contains("too large for f32"),
             "{e}"
         );
         std::fs::remove_dir_all(&d).unwrap();

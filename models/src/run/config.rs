@@ -85,7 +85,13 @@ pub fn read_yaml(path: &Path) -> Result<Map<String, Value>> {
         path: path.to_path_buf(),
         source,
     })?;
-    let value: Value = serde_yaml_ng::from_str(&text).map_err(|e| Error::Format {
+    parse_yaml(&text, path)
+}
+
+/// Parses YAML configuration text as a mapping (an empty document is an
+/// empty mapping); `path` is the file named in errors.
+pub fn parse_yaml(text: &str, path: &Path) -> Result<Map<String, Value>> {
+    let value: Value = serde_yaml_ng::from_str(text).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         problem: format!("not valid YAML: {e}"),
     })?;

@@ -69,11 +69,21 @@ pub fn family_checkpoint<C: DeserializeOwned>(
     path: &Path,
     family: &str,
 ) -> Result<(Checkpoint, C)> {
+    family_config(Checkpoint::load(path)?, path, family)
+}
+
+/// [`family_checkpoint`] for a checkpoint already read (`path` is the file
+/// named in errors): the checkpoint and its configuration, or an error if it
+/// is not `family`'s.
+pub fn family_config<C: DeserializeOwned>(
+    ckpt: Checkpoint,
+    path: &Path,
+    family: &str,
+) -> Result<(Checkpoint, C)> {
     let bad = |problem: String| Error::Format {
         path: path.to_path_buf(),
         problem,
     };
-    let ckpt = Checkpoint::load(path)?;
     match ckpt.metadata.get(META_FAMILY).map(|f| f.trim_matches('"')) {
         Some(f) if f == family => {}
         Some(other) => {

@@ -93,6 +93,12 @@ impl Episode {
     /// Writes the episode to `path` (temporary file, then rename). Each
     /// tensor gets its own length; [`Episode::load`] checks they agree.
     pub fn save(&self, path: &Path) -> Result<()> {
+        atomic::write_bytes(path, &self.to_bytes(path)?)
+    }
+
+    /// The safetensors bytes [`Episode::save`] writes; `path` is the file
+    /// named in errors.
+    pub fn to_bytes(&self, path: &Path) -> Result<Vec<u8>> {
         let bad = |e: safetensors::SafeTensorError| Error::Format {
             path: path.to_path_buf(),
             problem: e.to_string(),
@@ -127,8 +133,7 @@ impl Episode {
             ("seed".to_string(), self.seed.to_string()),
         ]
         .into();
-        let bytes = safetensors::serialize(views, Some(meta)).map_err(bad)?;
-        atomic::write_bytes(path, &bytes)
+        safetensors::serialize(views, Some(meta)).map_err(bad)
     }
 
     /// Reads and checks an episode file.
@@ -137,13 +142,19 @@ impl Episode {
             path: path.to_path_buf(),
             source: e,
         })?;
-        Episode::from_bytes(&bytes).map_err(|problem| Error::Format {
+        Episode::from_bytes(&bytes, path)
+    }
+
+    /// Parses and checks episode bytes already in memory, as
+    /// [`Episode::load`] does a file; `path` is the file named in errors.
+    pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Episode> {
+        Episode::parse(bytes).map_err(|problem| Error::Format {
             path: path.to_path_buf(),
             problem,
         })
     }
 
-    fn from_bytes(bytes: &[u8]) -> std::result::Result<Episode, String> {
+    fn parse(bytes: &[u8]) -> std::result::Result<Episode, String> {
         let (_, meta) =
             SafeTensors::read_metadata(bytes).map_err(|e| format!("not safetensors: {e}"))?;
         let info = meta.metadata().clone().unwrap_or_default();

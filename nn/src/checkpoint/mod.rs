@@ -194,8 +194,23 @@ impl Checkpoint {
             path: path.to_path_buf(),
             source,
         })?;
-        format::from_bytes(&bytes).map_err(|problem| Error::Format {
-            path: path.to_path_buf(),
+        Checkpoint::from_bytes(&bytes, path)
+    }
+
+    /// Parses and validates checkpoint bytes already in memory, as
+    /// [`Checkpoint::load`] does a file; `path` is the file named in errors.
+    pub fn from_bytes(bytes: &[u8], path: impl AsRef<Path>) -> Result<Checkpoint> {
+        format::from_bytes(bytes).map_err(|problem| Error::Format {
+            path: path.as_ref().to_path_buf(),
+            problem,
+        })
+    }
+
+    /// The checkpoint's safetensors bytes (what [`Checkpoint::save`]
+    /// writes); `path` is the file named in errors.
+    pub fn to_bytes(&self, path: impl AsRef<Path>) -> Result<Vec<u8>> {
+        format::to_bytes(self).map_err(|problem| Error::Format {
+            path: path.as_ref().to_path_buf(),
             problem,
         })
     }

@@ -398,3 +398,52 @@ proptest! {
         }
     }
 }
+
+/// One [`crate::mutate::Mutation`] of any kind.
+fn mutation() -> impl Strategy<Value = crate::mutate::Mutation> {
+    (
+        any::<u8>(),
+        any::<usize>(),
+        any::<u8>(),
+        any::<u64>(),
+        proptest::collection::vec(any::<u8>(), 0..8),
+    )
+        .prop_map(|(k, at, pick, raw, bytes)| {
+            crate::mutate::Mutation::from_parts(k, at, pick, raw, bytes)
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(400))]
+
+    /// Bit flips, truncations, insertions and huge length fields (in the
+    /// length prefix, the header JSON's numbers or anywhere): a typed
+    /// error naming the file, or a checkpoint whose tensors hold what
+    /// their shapes say and no more values than the file has bytes for.
+    #[test]
+    fn mutated_checkpoints_load_or_fail_cleanly(
+        muts in proptest::collection::vec(mutation(), 1..4)
+    ) {
+        let mut good = sample();
+        good.set_json(META_TRAINING_STATE, &TrainingState { epoch: 1, step: 2, seed: 3 }).unwrap();
+        let mut bytes = good.to_bytes("m.safetensors").unwrap();
+        for m in &muts {
+            bytes = m.apply(&bytes);
+        }
+        match Checkpoint::from_bytes(&bytes, "m.safetensors") {
+            Ok(ckpt) => {
+                let values: usize = ckpt.tensors.values().map(Tensor::numel).sum();
+                prop_assert!(values * 4 <= bytes.len());
+                for t in ckpt.tensors.values() {
+                    prop_assert_eq!(t.numel(), t.dims().iter().product::<usize>());
+                }
+                let _ = ckpt.training_state();
+            }
+            Err(Error::Format { path, problem }) => {
+                prop_assert_eq!(path, PathBuf::from("m.safetensors"));
+                prop_assert!(!problem.is_empty());
+            }
+            Err(other) => prop_assert!(false, "untyped error {other}"),
+        }
+    }
+}

@@ -57,6 +57,8 @@ fn raw_and_gzipped_images_round_trip() {
         assert_eq!(images.pixels, pixels);
         assert_eq!(images.image(6), Some(&pixels[90..105]));
         assert_eq!(images.image(7), None);
+        // Found writing the idx fuzz target: the end of the last index overflowed.
+        assert_eq!(images.image(usize::MAX), None);
     }
     assert_eq!(
         IdxImages::from_bytes(&gzip(&file), "x").unwrap(),
