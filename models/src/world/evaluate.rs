@@ -211,8 +211,6 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::mdn_rnn::MdnRnnConfig;
-    use crate::world::vae::VaeConfig;
 
     #[test]
     fn agents_play_whole_episodes() {
@@ -220,25 +218,7 @@ mod tests {
         assert_eq!(acts.len(), n);
         assert!(acts.iter().all(|&a| a == 1));
         assert!(r <= 0.0, "standing still mostly misses");
-        let vae = ConvVae::new(
-            VaeConfig {
-                z_dim: 4,
-                ..VaeConfig::default()
-            },
-            0,
-        )
-        .unwrap();
-        let rnn = MdnRnn::new(
-            &MdnRnnConfig {
-                z_dim: 4,
-                action_dim: ACTIONS,
-                hidden: 8,
-                components: 2,
-                per_dim: true,
-            },
-            0,
-        )
-        .unwrap();
+        let (vae, rnn) = crate::world::tiny_models();
         let cfg = PlanConfig {
             horizon: 2,
             candidates: 4,

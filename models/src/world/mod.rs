@@ -14,3 +14,29 @@ pub mod train;
 pub mod vae;
 
 pub use mdn_rnn::{MdnRnn, MdnRnnConfig, MdnRnnOutput};
+
+/// A tiny seeded VAE (z = 4) and MDN-RNN (hidden 8, 2 components per
+/// dimension) for unit tests.
+#[cfg(test)]
+pub(crate) fn tiny_models() -> (vae::ConvVae, MdnRnn) {
+    let vae = vae::ConvVae::new(
+        vae::VaeConfig {
+            z_dim: 4,
+            ..vae::VaeConfig::default()
+        },
+        0,
+    )
+    .unwrap();
+    let rnn = MdnRnn::new(
+        &MdnRnnConfig {
+            z_dim: 4,
+            action_dim: env::ACTIONS,
+            hidden: 8,
+            components: 2,
+            per_dim: true,
+        },
+        0,
+    )
+    .unwrap();
+    (vae, rnn)
+}

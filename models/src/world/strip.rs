@@ -107,30 +107,10 @@ fn write_rows(path: &Path, rows: &[Vec<Vec<u8>>]) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::world::mdn_rnn::MdnRnnConfig;
-    use crate::world::vae::VaeConfig;
 
     #[test]
     fn the_strip_has_three_rows_of_frames() {
-        let vae = ConvVae::new(
-            VaeConfig {
-                z_dim: 4,
-                ..VaeConfig::default()
-            },
-            0,
-        )
-        .unwrap();
-        let rnn = MdnRnn::new(
-            &MdnRnnConfig {
-                z_dim: 4,
-                action_dim: 3,
-                hidden: 8,
-                components: 2,
-                per_dim: true,
-            },
-            0,
-        )
-        .unwrap();
+        let (vae, rnn) = crate::world::tiny_models();
         let p = std::env::temp_dir().join(format!("ferrograd-dream-{}.png", std::process::id()));
         dream_strip(&p, &vae, &rnn, 3, [0.5, 1.5]).unwrap();
         let img = image::open(&p).unwrap().to_rgb8();
