@@ -214,11 +214,14 @@ fn stage(
 
 fn rnn_line(r: &RnnReport) -> String {
     format!(
-        "MDN-RNN test NLL per step {:.2} (untrained {:.2}, unconditional Gaussian {:.2}); reward MSE {:.4}, done BCE {:.4}; {} / {} windows",
+        "MDN-RNN test NLL per step {:.2} (untrained {:.2}, unconditional Gaussian {:.2}); reward MSE {:.4} (mean predicted reward at misses {:.3}, other steps {:.3}, catches {:.3}), done BCE {:.4}; {} / {} windows",
         r.test_nll,
         r.untrained_nll,
         r.unconditional_nll,
         r.test_reward_mse,
+        r.test_reward_by_outcome[0],
+        r.test_reward_by_outcome[1],
+        r.test_reward_by_outcome[2],
         r.test_done_bce,
         r.windows.0,
         r.windows.1

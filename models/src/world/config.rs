@@ -27,8 +27,9 @@ pub struct WorldConfig {
     /// Episodes to collect.
     #[arg(long, default_value_t = d().episodes)]
     pub episodes: usize,
-    /// Chance of a random action in the collecting policy (the rest follow
-    /// the lowest fruit), so the data hold good and bad play.
+    /// Least chance of a random action in the collecting policy (the rest
+    /// follow the lowest fruit): the episodes cycle through five levels
+    /// from this to 1 (fully random), so the data hold good and bad play.
     #[arg(long, default_value_t = d().noise)]
     pub noise: f64,
     /// Latent size of the VAE.
@@ -52,6 +53,11 @@ pub struct WorldConfig {
     /// Mixture components per latent dimension.
     #[arg(long, default_value_t = d().components)]
     pub components: usize,
+    /// Hidden units of the MDN-RNN's reward classifier on `[h, z, a]`
+    /// (cross-entropy over the outcomes −1, 0, +1); 0 for the paper's
+    /// linear reward output trained by MSE.
+    #[arg(long, default_value_t = d().reward_hidden)]
+    pub reward_hidden: usize,
     /// Steps per training window of the MDN-RNN (shorter episode ends are
     /// padded and masked).
     #[arg(long, default_value_t = d().seq_len)]
@@ -125,6 +131,7 @@ impl Default for WorldConfig {
             vae_batch: 32,
             hidden: 256,
             components: 5,
+            reward_hidden: 256,
             seq_len: 32,
             rnn_epochs: 30,
             rnn_lr: 1e-3,
@@ -157,6 +164,7 @@ impl WorldConfig {
         c.vae_epochs = 1;
         c.hidden = 16;
         c.components = 2;
+        c.reward_hidden = 8;
         c.seq_len = 8;
         c.rnn_epochs = 2;
         c.eval_episodes = 2;
@@ -235,6 +243,7 @@ impl WorldConfig {
             hidden: self.hidden,
             components: self.components,
             per_dim: true,
+            reward_hidden: self.reward_hidden,
         }
     }
 

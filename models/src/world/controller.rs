@@ -245,6 +245,7 @@ mod tests {
                 hidden: 8,
                 components: 2,
                 per_dim: true,
+                reward_hidden: 0,
             },
             3,
         )

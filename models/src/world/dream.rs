@@ -410,6 +410,7 @@ mod tests {
             hidden: 16,
             components: 3,
             per_dim,
+            reward_hidden: if per_dim { 8 } else { 0 },
         };
         MdnRnn::new(&c, 1).unwrap()
     }

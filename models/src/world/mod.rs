@@ -34,6 +34,7 @@ pub(crate) fn tiny_models() -> (vae::ConvVae, MdnRnn) {
             hidden: 8,
             components: 2,
             per_dim: true,
+            reward_hidden: 8,
         },
         0,
     )

@@ -329,6 +329,32 @@ pub fn rnn_scores(model: &MdnRnn, w: &Windows) -> Result<[f64; 3]> {
     Ok(sums.map(|s| s / steps.max(1.0)))
 }
 
+/// The mean predicted reward over the real steps of `w` whose reward is
+/// −1, 0 and +1 (NaN for an outcome that never occurs): how well the
+/// memory model tells a catch from a miss from nothing.
+pub fn reward_by_outcome(model: &MdnRnn, w: &Windows) -> Result<[f64; 3]> {
+    let all: Vec<usize> = (0..w.len()).collect();
+    let (mut sums, mut counts) = ([0.0f64; 3], [0usize; 3]);
+    for chunk in all.chunks(64) {
+        let [za, _, r, _, m] = w.rows(chunk)?;
+        let o = no_grad(|| model.forward_heads(&za))?;
+        let pred = o.reward.value();
+        for ((&p, &r), &m) in pred
+            .data()
+            .iter()
+            .zip(r.value().data())
+            .zip(m.value().data())
+        {
+            if m > 0.0 {
+                let k = super::mdn_rnn::reward_class(r);
+                sums[k] += p as f64;
+                counts[k] += 1;
+            }
+        }
+    }
+    Ok([0, 1, 2].map(|k| sums[k] / counts[k] as f64))
+}
+
 /// The NLL per step of an unconditional baseline: an independent Gaussian
 /// per latent dimension fitted to the training latents, scored on `w`.
 pub fn unconditional_nll(train: &Windows, w: &Windows) -> f64 {
@@ -406,6 +432,9 @@ pub struct RnnReport {
     pub test_reward_mse: f64,
     /// Done BCE.
     pub test_done_bce: f64,
+    /// The trained network's mean predicted reward at the test steps whose
+    /// reward is −1, 0 and +1 ([`reward_by_outcome`]).
+    pub test_reward_by_outcome: [f64; 3],
 }
 
 /// Encodes the episodes with the VAE at `vae_path`, trains the MDN-RNN on
@@ -478,6 +507,7 @@ pub fn train_rnn(
     )?;
     let (best, _) = load_rnn(&run.file("checkpoints/best.safetensors"))?;
     let [nll, r, d] = rnn_scores(&best, &test)?;
+    let by_outcome = reward_by_outcome(&best, &test)?;
     let report = RnnReport {
         windows: n,
         test_nll: nll,
@@ -485,6 +515,7 @@ pub fn train_rnn(
         unconditional_nll: unconditional,
         test_reward_mse: r,
         test_done_bce: d,
+        test_reward_by_outcome: by_outcome,
     };
     run.write_json(crate::run::dir::EVAL_FILE, &report)?;
     Ok(report)
