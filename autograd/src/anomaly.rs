@@ -4,7 +4,10 @@
 //! Off by default. Turn it on for the whole process with [`enable`], for a
 //! scope with [`detect_anomaly`], or by starting the process with
 //! `FERROGRAD_DETECT_ANOMALY=1` (read once, at the first operation). When
-//! off, recording an operation costs one relaxed atomic load more.
+//! off, recording an operation costs one relaxed atomic load more and a
+//! backward pass one load per call; graph nodes carry nothing for the mode
+//! (where an op was recorded lives in a side table filled only when it is
+//! on, keyed by node id).
 //!
 //! When on, every recorded operation remembers where it was called
 //! ([`std::panic::Location`], through `#[track_caller]` on the public
@@ -38,12 +41,15 @@
 //! too: anomaly mode is a debugging switch, not a training setting.
 
 use crate::op::Op;
+use crate::var::Node;
 use crate::Var;
 use ferrograd_tensor::{Shape, Tensor};
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 
 /// The environment variable that turns anomaly mode on at start-up (`1`,
 /// `true`, `yes` or `on`).
@@ -60,6 +66,45 @@ thread_local! {
     /// The node whose backward rule is running (anomaly mode only).
     static BACKWARD_OF: RefCell<Option<(String, Option<&'static Location<'static>>)>> =
         const { RefCell::new(None) };
+}
+
+/// Where each node recorded in anomaly mode was recorded, by node id. The
+/// weak reference tells a live node from a freed one whose id is kept; freed
+/// entries are dropped whenever the table has doubled since the last sweep,
+/// so the table stays proportional to the live graph and a node's drop
+/// costs nothing.
+struct Locations {
+    by_id: HashMap<u64, (Weak<Node>, &'static Location<'static>)>,
+    sweep_at: usize,
+}
+
+static LOCATIONS: Mutex<Option<Locations>> = Mutex::new(None);
+
+/// Notes where `v` was recorded (anomaly mode only).
+#[cold]
+#[inline(never)]
+pub(crate) fn remember(v: &Var, location: &'static Location<'static>) {
+    let mut table = LOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    let t = table.get_or_insert_with(|| Locations {
+        by_id: HashMap::new(),
+        sweep_at: 1024,
+    });
+    if t.by_id.len() >= t.sweep_at {
+        t.by_id.retain(|_, (w, _)| w.strong_count() > 0);
+        t.sweep_at = (2 * t.by_id.len()).max(1024);
+    }
+    t.by_id.insert(v.id(), (Arc::downgrade(&v.0), location));
+}
+
+/// Where `node` was recorded, if it was recorded in anomaly mode.
+fn location_of(node: &Var) -> Option<&'static Location<'static>> {
+    let table = LOCATIONS.lock().unwrap_or_else(|e| e.into_inner());
+    table
+        .as_ref()?
+        .by_id
+        .get(&node.id())
+        .filter(|(w, _)| w.strong_count() > 0)
+        .map(|&(_, l)| l)
 }
 
 /// Whether anomaly mode is on: one relaxed atomic load (the environment is
@@ -267,11 +312,7 @@ fn keep(a: Anomaly) {
 #[cold]
 #[inline(never)]
 #[track_caller]
-pub(crate) fn on_forward(
-    value: &Tensor,
-    op: &Op,
-    inputs: &[Var],
-) -> Option<&'static Location<'static>> {
+pub(crate) fn on_forward(value: &Tensor, op: &Op, inputs: &[Var]) -> &'static Location<'static> {
     let location = Location::caller();
     let (nan, inf) = count(value);
     if nan + inf > 0 {
@@ -287,7 +328,7 @@ pub(crate) fn on_forward(
             backward_of: BACKWARD_OF.with(|b| b.borrow().clone()),
         });
     }
-    Some(location)
+    location
 }
 
 /// Marks the backward rule of `node` as running until the guard drops.
@@ -305,7 +346,7 @@ impl Drop for RuleScope {
 /// Enters the backward rule of `node` (anomaly mode only).
 pub(crate) fn enter_rule(node: &Var) -> RuleScope {
     let name = node.0.op.as_ref().map_or_else(|| "leaf".into(), describe);
-    let previous = BACKWARD_OF.with(|b| b.replace(Some((name, node.0.location))));
+    let previous = BACKWARD_OF.with(|b| b.replace(Some((name, location_of(node)))));
     RuleScope { previous }
 }
 
@@ -326,7 +367,7 @@ pub(crate) fn after_rule(node: &Var, g: &Var, dx: &[Option<Var>]) -> crate::Resu
                 inf,
                 inputs_finite: all_finite(g.value())
                     && node.0.inputs.iter().all(|v| all_finite(v.value())),
-                location: node.0.location,
+                location: location_of(node),
                 backward_of: None,
             });
             break;

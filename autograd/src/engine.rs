@@ -125,6 +125,9 @@ pub fn grad(
     let order = reverse_topological(&roots, &targets);
     let on_path: IdSet = order.iter().map(Var::id).collect();
     let mut needs = Vec::new();
+    // Read once per call, not per node: the mode is not meant to flip in
+    // the middle of a backward pass.
+    let anomaly = crate::anomaly::is_enabled();
     for node in &order {
         let Some(op) = node.0.op.as_ref() else {
             continue;
@@ -146,7 +149,7 @@ pub fn grad(
         }
         needs.clear();
         needs.extend(node.0.inputs.iter().map(|x| on_path.contains(&x.id())));
-        let dx = if crate::anomaly::is_enabled() {
+        let dx = if anomaly {
             let _rule = crate::anomaly::enter_rule(node);
             let dx = op.backward(&node.0.inputs, node, &g, &needs)?;
             crate::anomaly::after_rule(node, &g, &dx)?;

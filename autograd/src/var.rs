@@ -24,8 +24,6 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<Var>,
     /// Gradient accumulated by [`Var::backward`] (leaves only).
     pub(crate) grad: Mutex<Option<Tensor>>,
-    /// Where the op was recorded (anomaly mode only).
-    pub(crate) location: Option<&'static std::panic::Location<'static>>,
 }
 
 impl Drop for Node {
@@ -62,13 +60,8 @@ impl Drop for Node {
 pub struct Var(pub(crate) Arc<Node>);
 
 impl Var {
-    fn make(
-        value: Tensor,
-        requires_grad: bool,
-        op: Option<Op>,
-        inputs: Vec<Var>,
-        location: Option<&'static std::panic::Location<'static>>,
-    ) -> Var {
+    #[inline]
+    fn make(value: Tensor, requires_grad: bool, op: Option<Op>, inputs: Vec<Var>) -> Var {
         LIVE.fetch_add(1, Ordering::Relaxed);
         Var(Arc::new(Node {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -77,13 +70,12 @@ impl Var {
             op,
             inputs,
             grad: Mutex::new(None),
-            location,
         }))
     }
 
     /// A leaf holding `value`; `requires_grad` asks for its gradient.
     pub fn new(value: Tensor, requires_grad: bool) -> Var {
-        Var::make(value, requires_grad, None, Vec::new(), None)
+        Var::make(value, requires_grad, None, Vec::new())
     }
 
     /// A trainable leaf (requires a gradient).
@@ -103,17 +95,24 @@ impl Var {
 
     /// Records `op` applied to `inputs` with result `value`: a graph node if
     /// grad mode is on and an input requires a gradient, a constant otherwise.
-    /// In anomaly mode it also notes the caller's location and checks the
-    /// value ([`crate::anomaly`]).
+    /// In anomaly mode it also checks the value and notes the caller's
+    /// location in anomaly mode's side table ([`crate::anomaly`]): the node
+    /// itself carries nothing for it, so the mode costs one flag read here
+    /// when it is off.
+    #[inline]
     #[track_caller]
     pub(crate) fn record(value: Tensor, op: Op, inputs: Vec<Var>) -> Var {
         let location = if crate::anomaly::is_enabled() {
-            crate::anomaly::on_forward(&value, &op, &inputs)
+            Some(crate::anomaly::on_forward(&value, &op, &inputs))
         } else {
             None
         };
         if is_grad_enabled() && inputs.iter().any(Var::requires_grad) {
-            Var::make(value, true, Some(op), inputs, location)
+            let v = Var::make(value, true, Some(op), inputs);
+            if let Some(location) = location {
+                crate::anomaly::remember(&v, location);
+            }
+            v
         } else {
             Var::constant(value)
         }

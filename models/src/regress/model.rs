@@ -37,6 +37,21 @@ pub struct NetSpec {
     pub activation: Activation,
 }
 
+impl NetSpec {
+    /// The fewest weights and biases a network of this description holds
+    /// (those of the plain MLP `inputs → layers… → outputs`; the residual
+    /// one has projections too), `None` if the count overflows.
+    pub fn min_value_count(&self) -> Option<usize> {
+        let widths: Vec<usize> = std::iter::once(self.inputs)
+            .chain(self.layers.iter().copied())
+            .chain(std::iter::once(self.outputs))
+            .collect();
+        widths.windows(2).try_fold(0usize, |n, w| {
+            n.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?)
+        })
+    }
+}
+
 /// The network inside the normalisation.
 pub enum Body {
     /// Residual blocks `h ← act(W h + b) + P h` and a linear output.
@@ -215,6 +230,19 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
         .json(META_MODEL)
         .map_err(|e| bad(format!("the model description does not parse: {e}")))?
         .ok_or_else(|| bad(format!("metadata '{META_MODEL}' is missing")))?;
+    // A description claiming more values than the file holds cannot fit
+    // it: refuse it before building (and allocating) the model.
+    let held: usize = checkpoint.tensors.values().map(Tensor::numel).sum();
+    match spec.min_value_count() {
+        Some(n) if n <= held => {}
+        claimed => {
+            return Err(bad(format!(
+                "the model description claims at least {} weights and biases, but the file \
+                 holds only {held} values",
+                claimed.map_or("more than 2^64".to_string(), |n| n.to_string())
+            )))
+        }
+    }
     let model = RegressionNet::new(
         &spec,
         0,
@@ -291,5 +319,46 @@ mod tests {
         .unwrap();
         assert!(plain.state_dict().contains_key("net.2.weight"));
         assert!(RegressionNet::new(&plain.spec, 1, &yn, &yn).is_err());
+    }
+
+    /// A checkpoint whose model description claims 10¹² weights (or widths
+    /// whose product overflows) is refused before the model is built.
+    #[test]
+    fn huge_model_descriptions_are_refused_before_allocation() {
+        let spec = NetSpec {
+            inputs: 2,
+            outputs: 1,
+            layers: vec![4],
+            residual: false,
+            activation: Activation::Gelu,
+        };
+        let id = |n| Normalizer::identity(n);
+        let net = RegressionNet::new(&spec, 1, &id(2), &id(1)).unwrap();
+        let cfg = RegressConfig::default();
+        let dir =
+            std::env::temp_dir().join(format!("ferrograd-regress-huge-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let start = std::time::Instant::now();
+        for layers in [vec![1_000_000, 1_000_000], vec![usize::MAX, 2]] {
+            let mut ckpt = Checkpoint::from_module(&net);
+            ckpt.metadata = metadata(&cfg, &net).unwrap();
+            ckpt.set_json(
+                META_MODEL,
+                &NetSpec {
+                    layers: layers.clone(),
+                    ..spec.clone()
+                },
+            )
+            .unwrap();
+            let path = dir.join("huge.safetensors");
+            ckpt.save(&path).unwrap();
+            let e = load(&path).err().expect("refused").to_string();
+            assert!(
+                e.contains("huge.safetensors") && e.contains("the model description claims"),
+                "{layers:?}: {e}"
+            );
+        }
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -272,10 +272,16 @@ impl Checks {
         }
     }
 
-    /// Layer widths, each at least 1.
+    /// Layer widths, each at least 1 and at most [`MAX_WIDTH`] (a file
+    /// asking for a 10¹²-wide layer is refused before any weight is made).
     pub fn widths(&self, field: &str, w: &[usize]) -> Result<()> {
         if w.contains(&0) {
             Err(self.fail(field, format!("widths must be positive, got {w:?}")))
+        } else if let Some(big) = w.iter().find(|&&v| v > MAX_WIDTH) {
+            Err(self.fail(
+                field,
+                format!("widths must be at most {MAX_WIDTH}, got {big}"),
+            ))
         } else {
             Ok(())
         }
@@ -292,6 +298,10 @@ impl Checks {
         Ok(())
     }
 }
+
+/// The widest layer a configuration may ask for (2¹⁶ units: a square
+/// layer of it is 2³² weights, 16 GB, already beyond this machine).
+pub const MAX_WIDTH: usize = 1 << 16;
 
 /// A comma-separated list on the command line (`--hidden 64,64`,
 /// `--x-cols a,b`), a sequence in JSON and YAML.
@@ -397,6 +407,45 @@ mod tests {
             (10, -0.001, vec![8, 4])
         );
         std::fs::remove_file(file).unwrap();
+    }
+
+    /// A YAML file that claims 10¹² elements: an alias bomb (nine levels
+    /// of ten aliases each), a 10¹²-wide layer, a width past u64. Each is a
+    /// typed error naming the file or field, before anything is built.
+    #[test]
+    fn yaml_claiming_1e12_elements_is_refused_before_allocating() {
+        let start = std::time::Instant::now();
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let path = Path::new("bomb.yaml");
+        match parse_yaml(&bomb, path) {
+            Err(Error::Format { path: p, problem }) => {
+                assert_eq!(p, path);
+                assert!(problem.starts_with("not valid YAML"), "{problem}");
+            }
+            other => panic!("expected a format error, got {other:?}"),
+        }
+        let file = yaml("hidden: [64, 1000000000000]\n");
+        let d: Demo = resolve(&matches(&[]), Some(&file), None).unwrap();
+        let e = Checks("demo")
+            .widths("hidden", &d.hidden.0)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("--hidden") && e.contains("at most 65536, got 1000000000000"),
+            "{e}"
+        );
+        std::fs::remove_file(file).unwrap();
+        let file = yaml("hidden: [18446744073709551616]\n");
+        let e = resolve::<Demo>(&matches(&[]), Some(&file), None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(".yaml") && e.contains("hidden"), "{e}");
+        std::fs::remove_file(file).unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
     }
 
     #[test]

@@ -371,4 +371,39 @@ mod tests {
         assert!(e.contains("'rewards' has shape"), "{e}");
         std::fs::remove_dir_all(&d).unwrap();
     }
+
+    /// Safetensors bytes with a hand-written header (episode metadata
+    /// added) and `data` after it.
+    fn raw(tensors: &str, data: &[u8]) -> Vec<u8> {
+        let header = format!(
+            r#"{{"__metadata__":{{"format":"{FORMAT}","env":"catch","seed":"1"}},{tensors}}}"#
+        );
+        let mut b = (header.len() as u64).to_le_bytes().to_vec();
+        b.extend_from_slice(header.as_bytes());
+        b.extend_from_slice(data);
+        b
+    }
+
+    /// Shapes claiming 10¹² elements over 100 bytes, or whose product
+    /// overflows, are refused before any tensor is copied out.
+    #[test]
+    fn header_claiming_1e12_elements_is_refused_before_allocating() {
+        let start = std::time::Instant::now();
+        let path = Path::new("huge.safetensors");
+        let cases = [
+            r#""actions":{"dtype":"U8","shape":[1000000000000],"data_offsets":[0,1000000000000]}"#,
+            r#""actions":{"dtype":"U8","shape":[1000000000000],"data_offsets":[0,100]}"#,
+            r#""frames":{"dtype":"U8","shape":[4294967296,4294967296,4294967296,3],"data_offsets":[0,100]}"#,
+        ];
+        for tensors in cases {
+            match Episode::from_bytes(&raw(tensors, &[0; 100]), path) {
+                Err(Error::Format { path: p, problem }) => {
+                    assert_eq!(p, path);
+                    assert!(problem.starts_with("not safetensors: "), "{problem}");
+                }
+                other => panic!("{tensors}: expected a format error, got {other:?}"),
+            }
+        }
+        assert!(start.elapsed() < std::time::Duration::from_millis(500));
+    }
 }

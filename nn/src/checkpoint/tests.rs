@@ -447,3 +447,44 @@ proptest! {
         }
     }
 }
+
+/// Safetensors bytes with a hand-written JSON header and `data` after it.
+fn raw_safetensors(header: &str, data: &[u8]) -> Vec<u8> {
+    let mut b = (header.len() as u64).to_le_bytes().to_vec();
+    b.extend_from_slice(header.as_bytes());
+    b.extend_from_slice(data);
+    b
+}
+
+/// A header claiming 10¹² elements (offsets to match) over 100 bytes, and
+/// shapes whose product overflows, are refused before any tensor is
+/// allocated (the test would otherwise need 4 TB and minutes).
+#[test]
+fn header_claiming_1e12_elements_is_refused_before_allocating() {
+    let dir = TestDir::new("huge");
+    let start = std::time::Instant::now();
+    let cases = [
+        (
+            "claim",
+            r#"{"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,4000000000000]}}"#,
+            "truncated: the header describes",
+        ),
+        (
+            "claim-small-offsets",
+            r#"{"w":{"dtype":"F32","shape":[1000000,1000000],"data_offsets":[0,100]}}"#,
+            "do not match its dtype and shape",
+        ),
+        (
+            "overflow",
+            r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,100]}}"#,
+            "overflows",
+        ),
+    ];
+    for (name, header, want) in cases {
+        let path = dir.file(name);
+        std::fs::write(&path, raw_safetensors(header, &[0; 100])).unwrap();
+        let p = format_problem(Checkpoint::load(&path).err().unwrap(), &path);
+        assert!(p.contains(want), "{name}: {p}");
+    }
+    assert!(start.elapsed() < std::time::Duration::from_millis(500));
+}
