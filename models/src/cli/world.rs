@@ -5,6 +5,7 @@ use super::output::{note, Output};
 use super::progress::Terminal;
 use crate::run::{Event, OpenMode, Reporter, RunArgs, RunDir};
 use crate::world::config::WorldConfig;
+use crate::world::dream::Planner;
 use crate::world::episodes::collect;
 use crate::world::evaluate::{evaluate_agents, PlanReport};
 use crate::world::train::{load_rnn, load_vae, train_rnn, train_vae, RnnReport};
@@ -83,6 +84,21 @@ pub struct PlanArgs {
     /// Real episodes per agent (default: the MDN-RNN run's).
     #[arg(long)]
     episodes: Option<usize>,
+    /// The planner's search (default: the MDN-RNN run's).
+    #[arg(long, value_enum)]
+    planner: Option<Planner>,
+    /// Steps the planner simulates (default: the MDN-RNN run's).
+    #[arg(long)]
+    horizon: Option<usize>,
+    /// Candidate sequences per planning round (default: the run's).
+    #[arg(long)]
+    candidates: Option<usize>,
+    /// Rounds of the cross-entropy method (default: the run's).
+    #[arg(long)]
+    iterations: Option<usize>,
+    /// Temperature of the planner's simulated draws (default: the run's).
+    #[arg(long)]
+    temperature: Option<f32>,
     /// Write the scores as JSON to this file too.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -117,7 +133,7 @@ pub fn run(action: WorldAction, m: &ArgMatches, out: &mut Output) -> Result<()> 
                 WorldConfig::test_preset(&mut cfg);
             }
             cfg.validate()?;
-            let paths = collect(&a.out, cfg.episodes, cfg.seed, cfg.noise)?;
+            let paths = collect(&a.out, cfg.episodes, cfg.seed, cfg.noise, cfg.noise_levels)?;
             out.line(format!(
                 "wrote {} episodes to {}",
                 paths.len(),
@@ -158,6 +174,12 @@ pub fn run(action: WorldAction, m: &ArgMatches, out: &mut Output) -> Result<()> 
                 }
                 cfg.eval_episodes = n;
             }
+            cfg.planner = a.planner.unwrap_or(cfg.planner);
+            cfg.horizon = a.horizon.unwrap_or(cfg.horizon);
+            cfg.candidates = a.candidates.unwrap_or(cfg.candidates);
+            cfg.iterations = a.iterations.unwrap_or(cfg.iterations);
+            cfg.temperature = a.temperature.unwrap_or(cfg.temperature);
+            cfg.validate()?;
             let r = evaluate_agents(&cfg, &vae, &rnn)?;
             out.line(plan_table(&r))?;
             if let Some(p) = &a.json {
@@ -299,7 +321,7 @@ fn pipeline(
         "collecting {} episodes",
         cfg.episodes
     )));
-    collect(&eps, cfg.episodes, cfg.seed, cfg.noise)?;
+    collect(&eps, cfg.episodes, cfg.seed, cfg.noise, cfg.noise_levels)?;
     cfg.episodes_dir = Some(eps);
     top.write_json(crate::run::dir::CONFIG_FILE, &*cfg)?;
     rep.report(Event::Phase("training the VAE".into()));

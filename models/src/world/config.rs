@@ -28,10 +28,15 @@ pub struct WorldConfig {
     #[arg(long, default_value_t = d().episodes)]
     pub episodes: usize,
     /// Least chance of a random action in the collecting policy (the rest
-    /// follow the lowest fruit): the episodes cycle through five levels
-    /// from this to 1 (fully random), so the data hold good and bad play.
+    /// follow the lowest fruit): the episodes cycle through `noise_levels`
+    /// levels from this to 1 (fully random), so the data hold good and bad
+    /// play.
     #[arg(long, default_value_t = d().noise)]
     pub noise: f64,
+    /// Levels of play the collected episodes cycle through (1: every
+    /// episode at `noise`).
+    #[arg(long, default_value_t = d().noise_levels)]
+    pub noise_levels: usize,
     /// Latent size of the VAE.
     #[arg(long, default_value_t = d().z_dim)]
     pub z_dim: usize,
@@ -122,23 +127,24 @@ impl Default for WorldConfig {
     fn default() -> WorldConfig {
         WorldConfig {
             episodes_dir: None,
-            episodes: 120,
+            episodes: 200,
             noise: 0.3,
+            noise_levels: 5,
             z_dim: 32,
-            vae_frames: 3000,
-            vae_epochs: 3,
+            vae_frames: 10_000,
+            vae_epochs: 8,
             vae_lr: 1e-3,
             vae_batch: 32,
             hidden: 256,
             components: 5,
-            reward_hidden: 256,
+            reward_hidden: 128,
             seq_len: 32,
             rnn_epochs: 30,
             rnn_lr: 1e-3,
             rnn_batch: 32,
             clip: 1.0,
             test_fraction: 0.15,
-            eval_episodes: 30,
+            eval_episodes: 100,
             planner: Planner::Cem,
             horizon: 12,
             candidates: 48,
@@ -182,6 +188,7 @@ impl WorldConfig {
         let c = Checks("world");
         c.at_least(&[
             ("episodes", self.episodes, 1),
+            ("noise_levels", self.noise_levels, 1),
             ("z_dim", self.z_dim, 1),
             ("vae_frames", self.vae_frames, 1),
             ("vae_epochs", self.vae_epochs, 1),

@@ -234,24 +234,30 @@ pub fn episode_name(i: usize) -> String {
     format!("episode_{i:05}.safetensors")
 }
 
-/// Levels of play in a collection: episode `i` takes random actions with
-/// the chance [`collection_noise`]`(noise, i)`.
-pub const NOISE_LEVELS: usize = 5;
-
 /// The chance of a random action in episode `i` of a collection with
-/// `noise`: the five levels from `noise` to 1 (fully random) in turn, so
-/// the data hold skilled and hopeless play alike. A memory model that only
-/// ever sees the scripted policy catch learns that a falling fruit means a
-/// catch wherever the paddle is; it needs the misses too.
-pub fn collection_noise(noise: f64, i: usize) -> f64 {
-    let level = (i % NOISE_LEVELS) as f64 / (NOISE_LEVELS - 1) as f64;
+/// `noise` and `levels` levels of play: the levels evenly from `noise` to 1
+/// (fully random) in turn (just `noise` for one level), so the data hold
+/// skilled and hopeless play alike. A memory model that only ever sees the
+/// scripted policy catch learns that a falling fruit means a catch wherever
+/// the paddle is; it needs the misses too.
+pub fn collection_noise(noise: f64, levels: usize, i: usize) -> f64 {
+    if levels <= 1 {
+        return noise;
+    }
+    let level = (i % levels) as f64 / (levels - 1) as f64;
     noise + (1.0 - noise) * level
 }
 
 /// Plays `count` episodes (seeds `seed`, `seed + 1`, …; episode `i` with
-/// the noise [`collection_noise`]`(noise, i)`) in parallel over rayon's
-/// threads and writes them into `dir`; returns their paths.
-pub fn collect(dir: &Path, count: usize, seed: u64, noise: f64) -> Result<Vec<PathBuf>> {
+/// the noise [`collection_noise`]`(noise, levels, i)`) in parallel over
+/// rayon's threads and writes them into `dir`; returns their paths.
+pub fn collect(
+    dir: &Path,
+    count: usize,
+    seed: u64,
+    noise: f64,
+    levels: usize,
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| Error::Io {
         path: dir.to_path_buf(),
         source: e,
@@ -260,7 +266,11 @@ pub fn collect(dir: &Path, count: usize, seed: u64, noise: f64) -> Result<Vec<Pa
         .into_par_iter()
         .map(|i| {
             let path = dir.join(episode_name(i));
-            Episode::play(seed.wrapping_add(i as u64), collection_noise(noise, i))?.save(&path)?;
+            Episode::play(
+                seed.wrapping_add(i as u64),
+                collection_noise(noise, levels, i),
+            )?
+            .save(&path)?;
             Ok(path)
         })
         .collect()
@@ -327,13 +337,14 @@ mod tests {
     #[test]
     fn episodes_round_trip_and_collect_in_parallel() {
         let d = tmp("rt");
-        let paths = collect(&d, 4, 10, 0.3).unwrap();
+        let paths = collect(&d, 4, 10, 0.3, 5).unwrap();
         assert_eq!(paths.len(), 4);
         let e = Episode::load(&paths[2]).unwrap();
         assert_eq!(e, Episode::play(12, 0.3 + 0.7 * 0.5).unwrap());
-        assert_eq!(collection_noise(0.3, 0), 0.3);
-        assert_eq!(collection_noise(0.3, 4), 1.0);
-        assert_eq!(collection_noise(0.3, 5), 0.3);
+        assert_eq!(collection_noise(0.3, 5, 0), 0.3);
+        assert_eq!(collection_noise(0.3, 5, 4), 1.0);
+        assert_eq!(collection_noise(0.3, 5, 5), 0.3);
+        assert_eq!(collection_noise(0.3, 1, 4), 0.3);
         assert_eq!(e.frames.len(), (e.len() + 1) * FRAME);
         assert_eq!(*e.dones.last().unwrap(), 1);
         let (all, skipped) = load_dir(&d).unwrap();
@@ -344,7 +355,7 @@ mod tests {
     #[test]
     fn corrupt_and_truncated_files_are_named_and_skipped() {
         let d = tmp("bad");
-        let paths = collect(&d, 2, 0, 0.1).unwrap();
+        let paths = collect(&d, 2, 0, 0.1, 5).unwrap();
         let bytes = std::fs::read(&paths[1]).unwrap();
         std::fs::write(&paths[1], &bytes[..bytes.len() / 2]).unwrap();
         let e = Episode::load(&paths[1]).unwrap_err().to_string();

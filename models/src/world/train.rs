@@ -541,7 +541,14 @@ mod tests {
         let mut cfg = WorldConfig::default();
         WorldConfig::test_preset(&mut cfg);
         cfg.episodes_dir = Some(root.join("episodes"));
-        collect(&root.join("episodes"), cfg.episodes, 0, cfg.noise).unwrap();
+        collect(
+            &root.join("episodes"),
+            cfg.episodes,
+            0,
+            cfg.noise,
+            cfg.noise_levels,
+        )
+        .unwrap();
         let vrun = RunDir::open(root.join("vae"), OpenMode::Fresh).unwrap();
         let s = train_vae(&cfg, &vrun, false, &mut Silent).unwrap();
         assert!(s.state.step > 0);
