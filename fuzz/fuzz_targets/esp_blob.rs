@@ -3,7 +3,7 @@
 //! Bit 1 of the first byte asks for the checksum to be fixed up, so the
 //! fuzzer gets past it to the header words.
 #![no_main]
-use ferrograd_esp::{format, Error, Model};
+use ferrograd_esp::{format, AlignedBlob, Error, Model};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -18,16 +18,8 @@ fuzz_target!(|data: &[u8]| {
         bytes[body..].copy_from_slice(&crc.to_le_bytes());
     }
     // Read in place from a 4-byte aligned copy, as firmware does.
-    let words: Vec<u32> = bytes
-        .chunks(4)
-        .map(|c| {
-            let mut w = [0u8; 4];
-            w[..c.len()].copy_from_slice(c);
-            u32::from_le_bytes(w)
-        })
-        .collect();
-    let aligned = &bytemuck::cast_slice::<u32, u8>(&words)[..bytes.len()];
-    let Ok(model) = Model::from_bytes(aligned) else {
+    let blob = AlignedBlob::new(&bytes);
+    let Ok(model) = Model::from_bytes(blob.bytes()) else {
         return;
     };
     // What a parsed model asks for is bounded by the blob's size, except

@@ -357,17 +357,35 @@ impl MdnRnn {
         done: &Var,
         mask: &Var,
     ) -> Result<(Var, [f32; 3])> {
-        let o = self.forward_heads(za)?;
+        self.masked_terms(&self.forward_heads(za)?, z_next, reward, done, mask)
+    }
+
+    /// [`MdnRnn::masked_loss`] of outputs `o` already computed.
+    pub fn masked_terms(
+        &self,
+        o: &MdnRnnOutput,
+        z_next: &Var,
+        reward: &Var,
+        done: &Var,
+        mask: &Var,
+    ) -> Result<(Var, [f32; 3])> {
         let count = mask.sum_all().item()?;
         if count <= 0.0 {
             return Err(Error::Config("mdn-rnn: the mask selects no step".into()));
         }
         let masked = |v: Var| -> Result<Var> { Ok(v.mul(mask)?.sum_all().mul_scalar(1.0 / count)) };
-        let nll = masked(self.step_nll(&o, z_next)?)?;
-        let r = masked(self.step_reward_loss(&o, reward)?)?;
+        let nll = masked(self.step_nll(o, z_next)?)?;
+        let r = masked(self.step_reward_loss(o, reward)?)?;
         let r_mse = match o.reward_logits {
             None => r.item()?,
-            Some(_) => masked(mse(&o.reward, reward, Reduction::None)?)?.item()?,
+            // Only reported: plain arithmetic, no graph.
+            Some(_) => {
+                let (p, t, m) = (o.reward.value(), reward.value(), mask.value());
+                let sq: f32 = (p.data().iter().zip(t.data()).zip(m.data()))
+                    .map(|((p, t), m)| m * (p - t) * (p - t))
+                    .sum();
+                sq / count
+            }
         };
         let d = masked(binary_cross_entropy_with_logits(
             &o.done,

@@ -311,33 +311,28 @@ impl Windows {
     }
 }
 
-/// The mean per-step NLL of the next latent (and the reward and done
-/// terms) of `model` over every real step of `w`.
-pub fn rnn_scores(model: &MdnRnn, w: &Windows) -> Result<[f64; 3]> {
+/// Scores of `model` over every real step of `w`: the mean per-step NLL of
+/// the next latent, reward MSE and done BCE, and the mean predicted reward
+/// at the steps whose reward is −1, 0 and +1 (NaN for an outcome that never
+/// occurs: how well the memory model tells a catch from a miss from
+/// nothing). One forward pass per chunk of windows.
+pub fn rnn_scores(model: &MdnRnn, w: &Windows) -> Result<([f64; 3], [f64; 3])> {
     let all: Vec<usize> = (0..w.len()).collect();
     let mut sums = [0.0f64; 3];
     let mut steps = 0.0;
+    let (mut by_outcome, mut outcomes) = ([0.0f64; 3], [0usize; 3]);
     for chunk in all.chunks(64) {
         let [za, zn, r, d, m] = w.rows(chunk)?;
         let count = m.value().data().iter().sum::<f32>() as f64;
-        let (_, parts) = no_grad(|| model.masked_loss(&za, &zn, &r, &d, &m))?;
+        let (o, parts) = no_grad(|| -> Result<_> {
+            let o = model.forward_heads(&za)?;
+            let parts = model.masked_terms(&o, &zn, &r, &d, &m)?.1;
+            Ok((o, parts))
+        })?;
         for (s, p) in sums.iter_mut().zip(parts) {
             *s += p as f64 * count;
         }
         steps += count;
-    }
-    Ok(sums.map(|s| s / steps.max(1.0)))
-}
-
-/// The mean predicted reward over the real steps of `w` whose reward is
-/// −1, 0 and +1 (NaN for an outcome that never occurs): how well the
-/// memory model tells a catch from a miss from nothing.
-pub fn reward_by_outcome(model: &MdnRnn, w: &Windows) -> Result<[f64; 3]> {
-    let all: Vec<usize> = (0..w.len()).collect();
-    let (mut sums, mut counts) = ([0.0f64; 3], [0usize; 3]);
-    for chunk in all.chunks(64) {
-        let [za, _, r, _, m] = w.rows(chunk)?;
-        let o = no_grad(|| model.forward_heads(&za))?;
         let pred = o.reward.value();
         for ((&p, &r), &m) in pred
             .data()
@@ -347,12 +342,15 @@ pub fn reward_by_outcome(model: &MdnRnn, w: &Windows) -> Result<[f64; 3]> {
         {
             if m > 0.0 {
                 let k = super::mdn_rnn::reward_class(r);
-                sums[k] += p as f64;
-                counts[k] += 1;
+                by_outcome[k] += p as f64;
+                outcomes[k] += 1;
             }
         }
     }
-    Ok([0, 1, 2].map(|k| sums[k] / counts[k] as f64))
+    Ok((
+        sums.map(|s| s / steps.max(1.0)),
+        [0, 1, 2].map(|k| by_outcome[k] / outcomes[k] as f64),
+    ))
 }
 
 /// The NLL per step of an unconditional baseline: an independent Gaussian
@@ -404,7 +402,7 @@ impl TrainTask for RnnTask<'_> {
     }
 
     fn validate(&mut self) -> Result<Vec<(String, f64)>> {
-        let [nll, r, d] = rnn_scores(self.model, self.test)?;
+        let ([nll, r, d], _) = rnn_scores(self.model, self.test)?;
         Ok(vec![
             ("test_nll".into(), nll),
             ("test_reward_mse".into(), r),
@@ -433,7 +431,7 @@ pub struct RnnReport {
     /// Done BCE.
     pub test_done_bce: f64,
     /// The trained network's mean predicted reward at the test steps whose
-    /// reward is −1, 0 and +1 ([`reward_by_outcome`]).
+    /// reward is −1, 0 and +1 ([`rnn_scores`]).
     pub test_reward_by_outcome: [f64; 3],
 }
 
@@ -468,7 +466,7 @@ pub fn train_rnn(
         write_vae_link(run, vae_path)?;
     }
     let model = MdnRnn::new(&cfg.rnn(), derive_seed(cfg.seed, "rnn"))?;
-    let untrained = rnn_scores(&model, &test)?[0];
+    let untrained = rnn_scores(&model, &test)?.0[0];
     let mut opt = Adam::new(
         model.params(),
         AdamConfig {
@@ -506,8 +504,7 @@ pub fn train_rnn(
         &mut task, &mut opt, None, &settings, run, resume, cfg.seed, reporter,
     )?;
     let (best, _) = load_rnn(&run.file("checkpoints/best.safetensors"))?;
-    let [nll, r, d] = rnn_scores(&best, &test)?;
-    let by_outcome = reward_by_outcome(&best, &test)?;
+    let ([nll, r, d], by_outcome) = rnn_scores(&best, &test)?;
     let report = RnnReport {
         windows: n,
         test_nll: nll,
