@@ -99,6 +99,10 @@ pub struct PlanArgs {
     /// Temperature of the planner's simulated draws (default: the run's).
     #[arg(long)]
     temperature: Option<f32>,
+    /// Draws simulated per candidate sequence, their returns averaged
+    /// (default: the run's).
+    #[arg(long)]
+    samples: Option<usize>,
     /// Write the scores as JSON to this file too.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -179,6 +183,7 @@ pub fn run(action: WorldAction, m: &ArgMatches, out: &mut Output) -> Result<()> 
             cfg.candidates = a.candidates.unwrap_or(cfg.candidates);
             cfg.iterations = a.iterations.unwrap_or(cfg.iterations);
             cfg.temperature = a.temperature.unwrap_or(cfg.temperature);
+            cfg.plan_samples = a.samples.unwrap_or(cfg.plan_samples);
             cfg.validate()?;
             let r = evaluate_agents(&cfg, &vae, &rnn)?;
             out.line(plan_table(&r))?;
@@ -262,6 +267,19 @@ pub fn plan_table(r: &PlanReport) -> String {
             "| {} | {:.2} | ± {:.2} | {:.1} |",
             a.agent, a.mean, a.ci95, a.mean_length
         );
+    }
+    if !r.comparisons.is_empty() {
+        s.push_str(
+            "\n| paired by episode | mean difference of returns | 95% CI | episodes better / same / worse |\n|---|---|---|---|\n",
+        );
+        for c in &r.comparisons {
+            let [w, t, l] = c.wins_ties_losses;
+            let _ = writeln!(
+                s,
+                "| {} − {} | {:+.2} | ± {:.2} | {w} / {t} / {l} |",
+                c.agent, c.baseline, c.mean, c.ci95
+            );
+        }
     }
     let curve = &r.controller_training.mean_dream_return;
     if let (Some(first), Some(last)) = (curve.first(), curve.last()) {

@@ -100,6 +100,10 @@ pub struct WorldConfig {
     /// Temperature of the planner's simulated draws (0: most likely means).
     #[arg(long, default_value_t = d().temperature)]
     pub temperature: f32,
+    /// Draws the planner simulates per candidate sequence, their predicted
+    /// returns averaged (more than 1 only helps at a temperature above 0).
+    #[arg(long, default_value_t = d().plan_samples)]
+    pub plan_samples: usize,
     /// Generations of the controller's training in the dream.
     #[arg(long, default_value_t = d().controller_generations)]
     pub controller_generations: usize,
@@ -150,6 +154,7 @@ impl Default for WorldConfig {
             candidates: 48,
             iterations: 2,
             temperature: 0.0,
+            plan_samples: 1,
             controller_generations: 20,
             controller_population: 32,
             controller_rollouts: 4,
@@ -202,6 +207,7 @@ impl WorldConfig {
             ("horizon", self.horizon, 1),
             ("candidates", self.candidates, 1),
             ("iterations", self.iterations, 1),
+            ("plan_samples", self.plan_samples, 1),
             ("controller_generations", self.controller_generations, 1),
             ("controller_population", self.controller_population, 2),
             ("controller_rollouts", self.controller_rollouts, 1),
@@ -273,6 +279,7 @@ impl WorldConfig {
             candidates: self.candidates,
             iterations: self.iterations,
             temperature: self.temperature,
+            samples: self.plan_samples,
         }
     }
 }

@@ -277,6 +277,9 @@ pub struct PlanConfig {
     pub iterations: usize,
     /// Temperature of the simulated draws (0: the most likely mean).
     pub temperature: f32,
+    /// Draws simulated per candidate (in the same LSTM batch), their
+    /// predicted returns averaged; more than 1 only helps above τ = 0.
+    pub samples: usize,
 }
 
 impl Default for PlanConfig {
@@ -287,6 +290,7 @@ impl Default for PlanConfig {
             candidates: 64,
             iterations: 3,
             temperature: 0.0,
+            samples: 1,
         }
     }
 }
@@ -349,9 +353,9 @@ pub fn plan(
     cfg: &PlanConfig,
     rng: &mut impl Rng,
 ) -> Result<usize> {
-    if cfg.horizon == 0 || cfg.candidates == 0 {
+    if cfg.horizon == 0 || cfg.candidates == 0 || cfg.samples == 0 {
         return Err(Error::Config(
-            "planner: horizon and candidates must be at least 1".into(),
+            "planner: horizon, candidates and samples must be at least 1".into(),
         ));
     }
     let rounds = match cfg.planner {
@@ -378,7 +382,15 @@ pub fn plan(
                     .collect()
             })
             .collect();
-        let scores = simulate(model, z, state, &seqs, cfg.temperature, rng)?;
+        let draws: Vec<Vec<usize>> = seqs
+            .iter()
+            .flat_map(|q| std::iter::repeat_n(q.clone(), cfg.samples))
+            .collect();
+        let sims = simulate(model, z, state, &draws, cfg.temperature, rng)?;
+        let scores: Vec<f32> = sims
+            .chunks_exact(cfg.samples)
+            .map(|c| c.iter().sum::<f32>() / cfg.samples as f32)
+            .collect();
         let mut order: Vec<usize> = (0..seqs.len()).collect();
         order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
         if scores[order[0]] > best.0 {
@@ -506,14 +518,43 @@ mod tests {
                 candidates: 16,
                 iterations: 2,
                 temperature: 0.0,
+                samples: 1,
             };
             let a = plan(&m, &[0.0; 4], None, &cfg, &mut StdRng::seed_from_u64(1)).unwrap();
             assert!(a < ACTIONS);
+            let averaged = PlanConfig {
+                temperature: 1.0,
+                samples: 3,
+                ..cfg
+            };
+            let b = plan(
+                &m,
+                &[0.0; 4],
+                None,
+                &averaged,
+                &mut StdRng::seed_from_u64(1),
+            )
+            .unwrap();
+            let again = plan(
+                &m,
+                &[0.0; 4],
+                None,
+                &averaged,
+                &mut StdRng::seed_from_u64(1),
+            );
+            assert_eq!(again.unwrap(), b, "seeded");
         }
-        let bad = PlanConfig {
-            horizon: 0,
-            ..PlanConfig::default()
-        };
-        assert!(plan(&m, &[0.0; 4], None, &bad, &mut StdRng::seed_from_u64(1)).is_err());
+        for bad in [
+            PlanConfig {
+                horizon: 0,
+                ..PlanConfig::default()
+            },
+            PlanConfig {
+                samples: 0,
+                ..PlanConfig::default()
+            },
+        ] {
+            assert!(plan(&m, &[0.0; 4], None, &bad, &mut StdRng::seed_from_u64(1)).is_err());
+        }
     }
 }

@@ -58,6 +58,64 @@ impl AgentScore {
     }
 }
 
+/// The paired difference of two agents' returns over the same episode seeds.
+///
+/// The fruit of [`Catch`] fall the same way whatever the paddle does (their
+/// draws do not depend on the actions), so episode `i` poses the same
+/// problem to every agent, and the per-episode difference of returns
+/// removes the luck of the draw that widens each agent's own interval
+/// (common random numbers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PairedDifference {
+    /// The agent whose returns come first.
+    pub agent: String,
+    /// The agent it is compared with.
+    pub baseline: String,
+    /// Mean of `agent`'s return minus `baseline`'s, episode by episode.
+    pub mean: f64,
+    /// Half-width of the 95% confidence interval of that mean.
+    pub ci95: f64,
+    /// Episodes where `agent` scored more, the same, and less.
+    pub wins_ties_losses: [usize; 3],
+}
+
+impl PairedDifference {
+    /// The difference of `a` against `b` (same episodes, same order).
+    /// Errors if they were not scored on the same number of episodes.
+    pub fn new(a: &AgentScore, b: &AgentScore) -> Result<PairedDifference> {
+        if a.returns.len() != b.returns.len() || a.returns.is_empty() {
+            return Err(ferrograd_nn::Error::Config(format!(
+                "paired difference: '{}' has {} episodes and '{}' {}",
+                a.agent,
+                a.returns.len(),
+                b.agent,
+                b.returns.len()
+            )));
+        }
+        let d: Vec<f64> = a
+            .returns
+            .iter()
+            .zip(&b.returns)
+            .map(|(x, y)| *x as f64 - *y as f64)
+            .collect();
+        let n = d.len() as f64;
+        let mean = d.iter().sum::<f64>() / n;
+        let var = d.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+        let count = |f: fn(&f64) -> bool| d.iter().filter(|v| f(v)).count();
+        Ok(PairedDifference {
+            agent: a.agent.clone(),
+            baseline: b.agent.clone(),
+            mean,
+            ci95: 1.96 * (var / n).sqrt(),
+            wins_ties_losses: [
+                count(|v| *v > 0.0),
+                count(|v| *v == 0.0),
+                count(|v| *v < 0.0),
+            ],
+        })
+    }
+}
+
 /// An agent that chooses actions in the real environment.
 pub enum Agent<'a> {
     /// Uniformly random actions.
@@ -160,6 +218,9 @@ pub struct PlanReport {
     pub episodes: usize,
     /// One row per agent.
     pub agents: Vec<AgentScore>,
+    /// The planner with the trained memory model against each other agent,
+    /// paired by episode.
+    pub comparisons: Vec<PairedDifference>,
     /// The controller's training in the dream.
     pub controller_training: ControllerReport,
     /// The trained controller.
@@ -200,9 +261,14 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
             .collect::<Result<Vec<_>>>()?;
         rows.push(AgentScore::new(name, &runs));
     }
+    let comparisons = [0, 1, 3]
+        .iter()
+        .map(|&b| PairedDifference::new(&rows[2], &rows[b]))
+        .collect::<Result<Vec<_>>>()?;
     Ok(PlanReport {
         episodes: cfg.eval_episodes,
         agents: rows,
+        comparisons,
         controller_training: training,
         controller,
     })
@@ -239,5 +305,44 @@ mod tests {
         assert_eq!(s.mean, 2.0);
         assert_eq!(s.mean_length, 15.0);
         assert!((s.ci95 - 1.96 * (2.0f64 / 2.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn paired_differences_cancel_the_shared_luck() {
+        // Returns that move together: each agent's own interval is wide,
+        // the difference is exactly 1 every episode.
+        let a = AgentScore::new("a", &[(1.0, 1), (5.0, 1), (-3.0, 1), (2.0, 1)]);
+        let b = AgentScore::new("b", &[(0.0, 1), (4.0, 1), (-4.0, 1), (1.0, 1)]);
+        let d = PairedDifference::new(&a, &b).unwrap();
+        assert_eq!(d.mean, 1.0);
+        assert_eq!(d.ci95, 0.0);
+        assert_eq!(d.wins_ties_losses, [4, 0, 0]);
+        assert!(a.ci95 > 2.0);
+        let c = AgentScore::new("c", &[(1.0, 1), (4.0, 1), (-3.0, 1), (3.0, 1)]);
+        let d = PairedDifference::new(&c, &b).unwrap();
+        assert_eq!(d.wins_ties_losses, [3, 1, 0]);
+        assert!((d.mean - 1.0).abs() < 1e-12);
+        assert!(d.ci95 > 0.0);
+        let short = AgentScore::new("s", &[(1.0, 1)]);
+        assert!(PairedDifference::new(&a, &short).is_err());
+    }
+
+    #[test]
+    fn the_fruit_fall_the_same_whatever_the_agent_does() {
+        // What makes the paired comparison fair: two agents on the same
+        // seed see the same fruit appear at the same steps.
+        let mut left = Catch::default();
+        let mut right = Catch::default();
+        left.reset(7);
+        right.reset(7);
+        for _ in 0..80 {
+            if left.is_done() || right.is_done() {
+                break;
+            }
+            left.step(0).unwrap();
+            right.step(2).unwrap();
+            let xs = |c: &Catch| c.fruit.iter().map(|f| (f.x, f.y)).collect::<Vec<_>>();
+            assert_eq!(xs(&left), xs(&right));
+        }
     }
 }
