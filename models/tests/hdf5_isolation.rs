@@ -237,6 +237,7 @@ proptest::proptest! {
             &AttrMap::default(),
             include_failed,
         );
+        let _ = std::fs::remove_file(&path);
         match got {
             Ok(s) => {
                 proptest::prop_assert_eq!(s.x.dims()[1], 2);

@@ -19,7 +19,10 @@ pub enum RegressAction {
     /// synthetic rollouts; writes the configuration, metrics, checkpoints,
     /// eval.json and the plots loss.png, pred_vs_true.png and surface.png
     /// into the run folder. A YAML --config may group its keys under
-    /// data:, model: and trainer:.
+    /// data:, model: and trainer:. HDF5 files are read by a child process,
+    /// so a file that crashes the HDF5 library is an error naming it (the
+    /// child may take FERROGRAD_HDF5_TIMEOUT seconds per file, default
+    /// 600).
     Train(Box<TrainArgs>),
     /// Predict the outputs of a checkpoint for the rows of a CSV file (its
     /// columns found by the input names), in the user's units.
