@@ -77,9 +77,9 @@ fn assert_refused<T>(
         };
         let count = claim
             .expected
-            .map_or("more than 2^64".to_string(), |n| n.to_string());
+            .map_or("more than 2^64".to_string(), |n| format!("at least {n}"));
         let want = format!(
-            "the model description claims at least {count} weights and biases, but the file \
+            "the model description claims {count} weights and biases, but the file \
              holds only {held} values"
         );
         assert!(
@@ -87,6 +87,7 @@ fn assert_refused<T>(
             "{name} {}: {e}",
             claim.what
         );
+        println!("{name}, {}: {e}", claim.what);
         messages.push(e);
     }
     std::fs::remove_dir_all(&dir).unwrap();

@@ -128,9 +128,9 @@ pub fn check_claimed_size(claimed: Option<usize>, ckpt: &Checkpoint, path: &Path
         claimed => Err(Error::Format {
             path: path.to_path_buf(),
             problem: format!(
-                "the model description claims at least {} weights and biases, but the file \
-                 holds only {held} values",
-                claimed.map_or("more than 2^64".to_string(), |n| n.to_string())
+                "the model description claims {} weights and biases, but the file holds only \
+                 {held} values",
+                claimed.map_or("more than 2^64".to_string(), |n| format!("at least {n}"))
             ),
         }),
     }
