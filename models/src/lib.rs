@@ -18,3 +18,5 @@ pub mod world;
 
 #[cfg(test)]
 mod mutated_tests;
+#[cfg(test)]
+mod size_claim_tests;

@@ -13,7 +13,7 @@ use super::config::CdeConfig;
 use super::maf::{Made, Maf, MafConfig};
 use super::mdn::{Mdn, MdnConfig};
 use super::ConditionalDensity;
-use crate::run::family_config;
+use crate::run::{check_claimed_size, family_config};
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::train::derive_seed;
@@ -365,17 +365,7 @@ pub fn from_checkpoint(checkpoint: Checkpoint, path: &Path) -> Result<Loaded> {
         })?;
     // A description claiming more values than the file holds cannot fit
     // it: refuse it before building (and allocating) the model.
-    let held: usize = checkpoint.tensors.values().map(Tensor::numel).sum();
-    match spec.value_count() {
-        Some(n) if n <= held => {}
-        claimed => {
-            return Err(bad(format!(
-                "the model description claims {} weights and biases, but the file holds \
-                 only {held} values",
-                claimed.map_or("more than 2^64".to_string(), |n| n.to_string())
-            )))
-        }
-    }
+    check_claimed_size(spec.value_count(), &checkpoint, path)?;
     let (d, c) = match &spec {
         ModelSpec::Maf(m) => (m.dim, m.features),
         ModelSpec::Mdn(m) => (m.dim, m.features),

@@ -59,6 +59,26 @@ impl Default for TokenClassifierConfig {
 }
 
 impl TokenClassifierConfig {
+    /// The number of weights and biases of a [`TokenClassifier`] of this
+    /// configuration (token and position tables, encoder layers, final
+    /// norm, classifier), `None` if it overflows `usize`; computed without
+    /// building anything, so a loader can refuse a configuration claiming
+    /// more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        use crate::run::sizes::{linear, sum, transformer_layer};
+        let d = self.d_model;
+        let norm = match self.final_norm {
+            true => d.checked_mul(2)?,
+            false => 0,
+        };
+        sum([
+            self.vocab.checked_add(self.seq_len)?.checked_mul(d),
+            transformer_layer(d, self.ff_dim)?.checked_mul(self.layers),
+            Some(norm),
+            linear(d, self.classes),
+        ])
+    }
+
     /// The configuration of each encoder layer (layer-norm ε 1e-5, biases).
     pub fn encoder_layer(&self) -> TransformerEncoderLayerConfig {
         TransformerEncoderLayerConfig {

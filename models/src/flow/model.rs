@@ -49,6 +49,33 @@ impl Default for FlowConfig {
 }
 
 impl FlowConfig {
+    /// The number of weights and biases a model of this configuration
+    /// holds (encoder, VAE head, velocity network), `None` if it overflows
+    /// `usize`; computed without building anything, so a loader can refuse
+    /// a configuration claiming more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        use crate::run::sizes::{dense, linear, sum};
+        let mut widths = vec![2];
+        widths.extend(&self.encoder_hidden);
+        widths.push(self.code);
+        let head = match self.vae {
+            true => linear(self.code, self.code)?.checked_mul(2)?,
+            false => 0,
+        };
+        let (w, cond) = (
+            self.velocity_width,
+            self.code.checked_add(self.time_embedding)?,
+        );
+        let block = sum([linear(cond, w.checked_mul(2)?), linear(w, w)])?;
+        sum([
+            dense(&widths),
+            Some(head),
+            linear(2, w),
+            block.checked_mul(self.velocity_blocks),
+            linear(w, 2),
+        ])
+    }
+
     /// Checks every field, naming the first bad one.
     pub fn validate(&self) -> Result<()> {
         let bad =

@@ -17,8 +17,8 @@ use super::matching::{encode_codes, flow_loss, prior_codes, sample};
 use super::model::FlowModel;
 use super::source::{self, FlowData};
 use crate::run::{
-    family_checkpoint, fit, Event, FitSummary, LoopSettings, Reporter, RunDir, Schedule,
-    SchedulerTiming, TrainTask,
+    check_claimed_size, family_checkpoint, fit, Event, FitSummary, LoopSettings, Reporter, RunDir,
+    Schedule, SchedulerTiming, TrainTask,
 };
 use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::Checkpoint;
@@ -64,6 +64,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
     config
         .validate()
         .map_err(|e| bad(format!("bad configuration: {e}")))?;
+    check_claimed_size(config.model().min_value_count(), &checkpoint, path)?;
     let model = FlowModel::new(config.model(), 0)?;
     checkpoint
         .load_into(&model)

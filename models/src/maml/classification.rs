@@ -7,7 +7,7 @@ use super::meta_train::{meta_fit, metadata, monitor, step_rng, MetaLoop};
 use super::stats::MeanCi;
 use super::tasks::{GaussianClusters, TaskDistribution};
 use crate::run::config::{Checks, List};
-use crate::run::{family_checkpoint, Event, Reporter, RunDir};
+use crate::run::{check_claimed_size, family_checkpoint, Event, Reporter, RunDir};
 use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
@@ -114,6 +114,22 @@ impl Default for ClassifyConfig {
 }
 
 impl ClassifyConfig {
+    /// The number of weights and biases of the network of this
+    /// configuration (dim → hidden… → ways), `None` if it overflows `usize`;
+    /// computed without building anything, so a loader can refuse a
+    /// configuration claiming more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        crate::run::sizes::dense(&self.widths())
+    }
+
+    /// The network's widths: `dim`, the hidden widths, `ways`.
+    fn widths(&self) -> Vec<usize> {
+        let mut widths = vec![self.dim];
+        widths.extend(&self.hidden.0);
+        widths.push(self.ways);
+        widths
+    }
+
     /// The `--test` preset: 100 iterations, 50 evaluation tasks.
     pub fn test_preset(cfg: &mut ClassifyConfig) {
         cfg.iterations = 100;
@@ -164,13 +180,10 @@ pub struct ClassifyReport {
 }
 
 fn network(cfg: &ClassifyConfig, seed: u64) -> Result<Mlp> {
-    let mut sizes = vec![cfg.dim];
-    sizes.extend_from_slice(&cfg.hidden.0);
-    sizes.push(cfg.ways);
-    Mlp::new(&sizes, Activation::Relu, seed)
+    Mlp::new(&cfg.widths(), Activation::Relu, seed)
 }
 
-fn learner(cfg: &ClassifyConfig, seed: u64) -> Result<Maml<Mlp>> {
+pub(crate) fn learner(cfg: &ClassifyConfig, seed: u64) -> Result<Maml<Mlp>> {
     let config = MamlConfig {
         inner_steps: cfg.inner_steps,
         inner_lr: cfg.inner_lr,
@@ -230,6 +243,7 @@ pub const FAMILY: &str = "maml-classify";
 /// by [`run`].
 pub fn load(path: &Path) -> Result<(ClassifyConfig, Maml<Mlp>)> {
     let (ckpt, cfg): (Checkpoint, ClassifyConfig) = family_checkpoint(path, FAMILY)?;
+    check_claimed_size(cfg.min_value_count(), &ckpt, path)?;
     let m = learner(&cfg, 0)?;
     ckpt.load_into(&m.model).map_err(|e| Error::Format {
         path: path.to_path_buf(),

@@ -8,7 +8,7 @@ use super::stats::MeanCi;
 use super::tasks::{SineTask, Sinusoid, TaskDistribution};
 use crate::plot::{chart, Series};
 use crate::run::config::{Checks, List};
-use crate::run::{family_checkpoint, Event, FitSummary, Reporter, RunDir};
+use crate::run::{check_claimed_size, family_checkpoint, Event, FitSummary, Reporter, RunDir};
 use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::layers::activation::Activation;
@@ -133,6 +133,17 @@ impl Default for SinusoidConfig {
 }
 
 impl SinusoidConfig {
+    /// The number of weights and biases of the network of this
+    /// configuration (1 → hidden… → 1), `None` if it overflows `usize`;
+    /// computed without building anything, so a loader can refuse a
+    /// configuration claiming more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        let mut widths = vec![1];
+        widths.extend(&self.hidden.0);
+        widths.push(1);
+        crate::run::sizes::dense(&widths)
+    }
+
     /// The loop settings of a run.
     pub fn meta_loop(&self) -> MetaLoop {
         MetaLoop {
@@ -349,6 +360,7 @@ pub fn train(
 /// [`train`]; a checkpoint of another family is an error saying what it is.
 pub fn load(path: &Path) -> Result<(SinusoidConfig, Maml<SineNet>)> {
     let (ckpt, cfg): (Checkpoint, SinusoidConfig) = family_checkpoint(path, FAMILY)?;
+    check_claimed_size(cfg.min_value_count(), &ckpt, path)?;
     let m = learner(&cfg).map_err(|e| Error::Format {
         path: path.to_path_buf(),
         problem: format!("bad configuration: {e}"),

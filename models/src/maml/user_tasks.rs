@@ -12,7 +12,7 @@ use super::meta_train::{meta_fit, metadata, monitor, step_rng, MetaLoop};
 use super::stats::MeanCi;
 use crate::data::{split_indices, TaskFolder, UserTask};
 use crate::run::config::{Checks, List};
-use crate::run::{family_checkpoint, Event, FitSummary, Reporter, RunDir};
+use crate::run::{check_claimed_size, family_checkpoint, Event, FitSummary, Reporter, RunDir};
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::train::derive_seed;
 use ferrograd_nn::{Activation, Error, Mlp, Normalizer, Result};
@@ -123,6 +123,22 @@ impl Default for UserTasksConfig {
 }
 
 impl UserTasksConfig {
+    /// The number of weights and biases of the network of this
+    /// configuration (inputs → hidden… → 1), `None` if it overflows `usize`;
+    /// computed without building anything, so a loader can refuse a
+    /// configuration claiming more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        crate::run::sizes::dense(&self.widths())
+    }
+
+    /// The network's widths: the input columns, the hidden widths, 1.
+    fn widths(&self) -> Vec<usize> {
+        let mut widths = vec![self.x_cols.0.len()];
+        widths.extend(&self.hidden.0);
+        widths.push(1);
+        widths
+    }
+
     /// The `--test` preset: 100 iterations.
     pub fn test_preset(cfg: &mut UserTasksConfig) {
         cfg.iterations = 100;
@@ -258,10 +274,8 @@ fn fixed_batches(
         .collect()
 }
 
-fn learner(cfg: &UserTasksConfig, seed: u64) -> Result<Maml<Mlp>> {
-    let mut sizes = vec![cfg.x_cols.0.len()];
-    sizes.extend_from_slice(&cfg.hidden.0);
-    sizes.push(1);
+pub(crate) fn learner(cfg: &UserTasksConfig, seed: u64) -> Result<Maml<Mlp>> {
+    let sizes = cfg.widths();
     let config = MamlConfig {
         inner_steps: cfg.inner_steps,
         inner_lr: cfg.inner_lr,
@@ -312,6 +326,7 @@ fn evaluate(
 /// checkpoint written by [`train`].
 pub fn load(path: &Path) -> Result<(UserTasksConfig, Maml<Mlp>, Standardization)> {
     let (ckpt, cfg): (Checkpoint, UserTasksConfig) = family_checkpoint(path, FAMILY)?;
+    check_claimed_size(cfg.min_value_count(), &ckpt, path)?;
     let bad = |problem: String| Error::Format {
         path: path.to_path_buf(),
         problem,

@@ -11,7 +11,7 @@ use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Rows of inputs `x` `[N, d]` and outputs `y` `[N, k]`.
 #[derive(Clone, Debug)]
@@ -254,20 +254,46 @@ pub fn read_csv(
     Ok(s)
 }
 
-fn read_one(cfg: &RegressConfig, path: &Path) -> Result<Samples> {
+/// Where [`load_with`] reads HDF5 files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Hdf5Reading {
+    /// In this process (what [`load`] does): a file corrupt enough to
+    /// crash libhdf5 itself brings the process down.
+    #[default]
+    InProcess,
+    /// In a child process, `checker __check-hdf5 FILE REQUEST`, stopped
+    /// after `timeout` (see `h5_child`; `checker` is a program that
+    /// handles that command, as `ferrograd` does): a crash, hang or memory
+    /// exhaustion of libhdf5 is an error naming the file.
+    Isolated {
+        /// The program run as the reading child (`ferrograd` itself:
+        /// `std::env::current_exe()`).
+        checker: PathBuf,
+        /// How long the child may read one file.
+        timeout: std::time::Duration,
+    },
+}
+
+fn read_one(cfg: &RegressConfig, path: &Path, hdf5: &Hdf5Reading) -> Result<Samples> {
     if is_hdf5(path) {
         #[cfg(feature = "hdf5")]
         {
-            super::h5::read_rollouts(
-                path,
+            let (i, o, a, f) = (
                 &cfg.in_lbl.0,
                 &cfg.out_lbl.0,
                 &cfg.out_attrs,
                 cfg.include_failed,
-            )
+            );
+            match hdf5 {
+                Hdf5Reading::InProcess => super::h5::read_rollouts(path, i, o, a, f),
+                Hdf5Reading::Isolated { checker, timeout } => {
+                    super::h5_child::read_rollouts_isolated(checker, *timeout, path, i, o, a, f)
+                }
+            }
         }
         #[cfg(not(feature = "hdf5"))]
         {
+            let _ = hdf5;
             Err(Error::Format {
                 path: path.to_path_buf(),
                 problem:
@@ -282,9 +308,14 @@ fn read_one(cfg: &RegressConfig, path: &Path) -> Result<Samples> {
 }
 
 /// The rows of a run: every file of `data_path` concatenated (HDF5 by
-/// extension, else CSV), or the built-in synthetic rollouts. No rows is an
-/// error naming the files.
+/// extension, read in this process; else CSV), or the built-in synthetic
+/// rollouts. No rows is an error naming the files.
 pub fn load(cfg: &RegressConfig) -> Result<Samples> {
+    load_with(cfg, &Hdf5Reading::InProcess)
+}
+
+/// [`load`], reading HDF5 files as `hdf5` says.
+pub fn load_with(cfg: &RegressConfig, hdf5: &Hdf5Reading) -> Result<Samples> {
     let samples = if cfg.data_path.is_empty() {
         synthetic(cfg.synthetic_rows, cfg.random_seed).select(
             &cfg.in_lbl.0,
@@ -296,7 +327,7 @@ pub fn load(cfg: &RegressConfig) -> Result<Samples> {
         let parts = cfg
             .data_path
             .iter()
-            .map(|p| read_one(cfg, p))
+            .map(|p| read_one(cfg, p, hdf5))
             .collect::<Result<Vec<_>>>()?;
         Samples::concat(parts)?
     };

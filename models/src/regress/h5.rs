@@ -170,6 +170,11 @@ fn read_output(
 /// The rows of one rollout file: `in_lbl` picked from each `param_state`
 /// by `parameter_names`, `out_lbl` read from the attributes `attrs` maps
 /// them to, unsuccessful rollouts skipped unless `include_failed`.
+///
+/// Reads in the calling process: a file corrupt enough to crash libhdf5
+/// itself (a signal in the C library) brings the process down.
+/// [`super::h5_child::read_rollouts_isolated`], which `ferrograd regress
+/// train` uses, reads it in a child process instead.
 pub fn read_rollouts(
     path: &Path,
     in_lbl: &[String],

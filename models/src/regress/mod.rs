@@ -4,8 +4,9 @@
 //! device.
 //!
 //! * [`data`]: inputs by name and outputs by label from HDF5 rollout files
-//!   ([`h5`], feature `hdf5`), CSV files or the built-in synthetic
-//!   rollouts (noise and 5% gross outliers);
+//!   ([`h5`], feature `hdf5`; read in a child process by `ferrograd`,
+//!   `h5_child`), CSV files or the built-in synthetic rollouts (noise and
+//!   5% gross outliers);
 //! * [`model`]: [`RegressionNet`], a residual or plain MLP with its
 //!   normalisation as checkpoint buffers;
 //! * [`loss`]: robust reconstruction losses, L1/L2 penalties and the
@@ -17,6 +18,8 @@ pub mod config;
 pub mod data;
 #[cfg(feature = "hdf5")]
 pub mod h5;
+#[cfg(feature = "hdf5")]
+pub mod h5_child;
 pub mod loss;
 pub mod model;
 

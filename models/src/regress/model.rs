@@ -3,7 +3,7 @@
 //! state dict (`x_norm.mean`, `x_norm.std`, `y_norm.mean`, `y_norm.std`),
 //! so a checkpoint predicts in the user's units on its own.
 
-use crate::run::family_checkpoint;
+use crate::run::{check_claimed_size, family_checkpoint};
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::checkpoint::Checkpoint;
 use ferrograd_nn::{
@@ -46,9 +46,7 @@ impl NetSpec {
             .chain(self.layers.iter().copied())
             .chain(std::iter::once(self.outputs))
             .collect();
-        widths.windows(2).try_fold(0usize, |n, w| {
-            n.checked_add(w[0].checked_mul(w[1])?.checked_add(w[1])?)
-        })
+        crate::run::sizes::dense(&widths)
     }
 }
 
@@ -232,17 +230,7 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
         .ok_or_else(|| bad(format!("metadata '{META_MODEL}' is missing")))?;
     // A description claiming more values than the file holds cannot fit
     // it: refuse it before building (and allocating) the model.
-    let held: usize = checkpoint.tensors.values().map(Tensor::numel).sum();
-    match spec.min_value_count() {
-        Some(n) if n <= held => {}
-        claimed => {
-            return Err(bad(format!(
-                "the model description claims at least {} weights and biases, but the file \
-                 holds only {held} values",
-                claimed.map_or("more than 2^64".to_string(), |n| n.to_string())
-            )))
-        }
-    }
+    check_claimed_size(spec.min_value_count(), &checkpoint, path)?;
     let model = RegressionNet::new(
         &spec,
         0,

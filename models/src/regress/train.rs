@@ -14,7 +14,7 @@
 //! checkpoint.
 
 use super::config::RegressConfig;
-use super::data::{self, Samples};
+use super::data::{self, Hdf5Reading, Samples};
 use super::loss::Objective;
 use super::model::{self, NetSpec, RegressionNet};
 use crate::run::{
@@ -278,6 +278,7 @@ pub struct TrainSummary {
 
 /// Trains with `cfg` into `run` (or continues it with `resume`), then
 /// evaluates the best checkpoint and draws the plots unless `no_plot`.
+/// HDF5 files are read in this process ([`train_with`] can isolate them).
 pub fn train(
     cfg: &RegressConfig,
     run: &RunDir,
@@ -285,8 +286,21 @@ pub fn train(
     no_plot: bool,
     reporter: &mut dyn Reporter,
 ) -> Result<TrainSummary> {
+    train_with(cfg, run, resume, no_plot, reporter, &Hdf5Reading::InProcess)
+}
+
+/// [`train`], reading HDF5 files as `hdf5` says (`ferrograd regress
+/// train` reads them in a child process).
+pub fn train_with(
+    cfg: &RegressConfig,
+    run: &RunDir,
+    resume: bool,
+    no_plot: bool,
+    reporter: &mut dyn Reporter,
+    hdf5: &Hdf5Reading,
+) -> Result<TrainSummary> {
     cfg.validate()?;
-    let all = data::load(cfg)?;
+    let all = data::load_with(cfg, hdf5)?;
     let split = split(cfg, &all)?;
     if split.valid_is_train {
         reporter.report(Event::Phase(format!(

@@ -1,7 +1,8 @@
 //! The run harness every model family shares: the run folder ([`RunDir`]),
 //! the training driver ([`fit`]), configuration from defaults, `--test`,
 //! YAML and flags ([`config::resolve`]), checkpoints that name their family
-//! ([`family_checkpoint`]), and progress reporting ([`Reporter`]).
+//! ([`family_checkpoint`]) and whose model description fits the values they
+//! hold ([`check_claimed_size`]), and progress reporting ([`Reporter`]).
 //!
 //! A family adds its model, its data and its evaluation; it does not write
 //! another loop. See `ARCHITECTURE.md`, "Adding a model family".
@@ -10,6 +11,7 @@ pub mod config;
 pub mod dir;
 pub mod driver;
 pub mod report;
+pub mod sizes;
 
 pub use config::{resolve, RunArgs};
 pub use dir::{OpenMode, RunDir};
@@ -106,4 +108,30 @@ pub fn family_config<C: DeserializeOwned>(
         .map_err(|e| bad(format!("its configuration does not parse: {e}")))?
         .ok_or_else(|| bad(format!("metadata '{META_CONFIG}' is missing")))?;
     Ok((ckpt, cfg))
+}
+
+/// Refuses a checkpoint whose model description claims more weights and
+/// biases than the file holds: `claimed` is the description's
+/// `min_value_count` (the fewest values a model of it holds, `None` if that
+/// count overflows `usize`), and `ckpt` the file's tensors. Call it after
+/// [`family_config`] and before building the model, so a file claiming,
+/// say, 10¹² hidden units is an [`Error::Format`] naming `path` instead of
+/// an allocation without bound.
+pub fn check_claimed_size(claimed: Option<usize>, ckpt: &Checkpoint, path: &Path) -> Result<()> {
+    let held = ckpt
+        .tensors
+        .values()
+        .map(ferrograd_tensor::Tensor::numel)
+        .fold(0usize, usize::saturating_add);
+    match claimed {
+        Some(n) if n <= held => Ok(()),
+        claimed => Err(Error::Format {
+            path: path.to_path_buf(),
+            problem: format!(
+                "the model description claims {} weights and biases, but the file holds only \
+                 {held} values",
+                claimed.map_or("more than 2^64".to_string(), |n| format!("at least {n}"))
+            ),
+        }),
+    }
 }

@@ -68,6 +68,33 @@ impl MdnRnnConfig {
         self.z_dim + self.action_dim
     }
 
+    /// The number of weights and biases of an [`MdnRnn`] of this
+    /// configuration (LSTM, head, reward classifier), `None` if it
+    /// overflows `usize`; computed without building anything, so a loader
+    /// can refuse a configuration claiming more than its file holds.
+    pub fn min_value_count(&self) -> Option<usize> {
+        use crate::run::sizes::{linear, sum};
+        let (k, z, h) = (self.components, self.z_dim, self.hidden);
+        let input = z.checked_add(self.action_dim)?;
+        let gates = h.checked_mul(4)?;
+        let lstm = sum([
+            gates.checked_mul(input.checked_add(h)?),
+            gates.checked_mul(2),
+        ]);
+        let kz = k.checked_mul(z)?;
+        let logits = if self.per_dim { kz } else { k };
+        let outputs = sum([
+            Some(logits),
+            kz.checked_mul(2),
+            Some(1 + (self.reward_hidden == 0) as usize),
+        ])?;
+        let reward = match self.reward_hidden {
+            0 => Some(0),
+            r => sum([linear(h.checked_add(input)?, r), linear(r, 3)]),
+        };
+        sum([lstm, linear(h, outputs), reward])
+    }
+
     /// Head outputs per step: K logits (K·Z per dimension), K·Z means, K·Z
     /// log-σ, reward (unless a reward classifier predicts it), done.
     pub fn output_dim(&self) -> usize {

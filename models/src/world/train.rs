@@ -9,8 +9,8 @@ use super::episodes::{load_dir, Episode};
 use super::mdn_rnn::MdnRnn;
 use super::vae::{frames_to_tensor, ConvVae};
 use crate::run::{
-    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    TrainTask,
+    check_claimed_size, family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor,
+    Reporter, RunDir, TrainTask,
 };
 use ferrograd_autograd::{no_grad, Var};
 use ferrograd_nn::optim::{Adam, AdamConfig};
@@ -208,6 +208,7 @@ pub fn train_vae(
 /// Loads a `world train-vae` checkpoint.
 pub fn load_vae(path: &Path) -> Result<(ConvVae, WorldConfig)> {
     let (ckpt, cfg): (_, WorldConfig) = family_checkpoint(path, VAE_FAMILY)?;
+    check_claimed_size(cfg.vae().value_count(), &ckpt, path)?;
     let vae = ConvVae::new(cfg.vae(), 0)?;
     ckpt.load_into(&vae).map_err(|e| Error::Format {
         path: path.to_path_buf(),
@@ -219,6 +220,7 @@ pub fn load_vae(path: &Path) -> Result<(ConvVae, WorldConfig)> {
 /// Loads a `world train-rnn` checkpoint.
 pub fn load_rnn(path: &Path) -> Result<(MdnRnn, WorldConfig)> {
     let (ckpt, cfg): (_, WorldConfig) = family_checkpoint(path, RNN_FAMILY)?;
+    check_claimed_size(cfg.rnn().min_value_count(), &ckpt, path)?;
     let rnn = MdnRnn::new(&cfg.rnn(), 0)?;
     ckpt.load_into(&rnn).map_err(|e| Error::Format {
         path: path.to_path_buf(),

@@ -44,6 +44,21 @@ impl Default for VaeConfig {
     }
 }
 
+impl VaeConfig {
+    /// The number of weights and biases of a [`ConvVae`] of this
+    /// configuration (the fixed convolutions and the latent's three linear
+    /// layers), `None` if it overflows `usize`; computed without building
+    /// anything, so a loader can refuse a latent size its file cannot hold.
+    pub fn value_count(&self) -> Option<usize> {
+        use crate::run::sizes::{conv, linear, sum};
+        let z = self.z_dim;
+        let enc = (0..4).map(|i| conv(ENC_CHANNELS[i], ENC_CHANNELS[i + 1], 4));
+        let dec = (0..4).map(|i| conv(DEC_CHANNELS[i], DEC_CHANNELS[i + 1], DEC_KERNELS[i]));
+        let latent = [linear(FLAT, z), linear(FLAT, z), linear(z, FLAT)];
+        sum(enc.chain(dec).chain(latent))
+    }
+}
+
 /// The encoder's output for a batch.
 pub struct Encoding {
     /// `[B, z]`.

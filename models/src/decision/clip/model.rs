@@ -56,6 +56,34 @@ impl DualEncoderConfig {
         s
     }
 
+    /// The number of weights and biases of a [`DualEncoder`] of this
+    /// configuration (both towers and the temperature), `None` if it
+    /// overflows `usize`; computed without building anything, so a loader
+    /// can refuse a configuration claiming more than its file holds.
+    /// Call it on a configuration whose `validate` passed.
+    pub fn min_value_count(&self) -> Option<usize> {
+        use crate::run::sizes::{conv, linear, sum, transformer_layer};
+        let mut inp = 3;
+        let mut convs = Some(0usize);
+        for &out in &self.channels {
+            convs = sum([convs, conv(inp, out, 3)]);
+            inp = out;
+        }
+        let s = self.feature_side();
+        let flat = inp.checked_mul(s.checked_mul(s)?)?;
+        let d = self.d_model;
+        sum([
+            convs,
+            linear(flat, self.image_hidden),
+            linear(self.image_hidden, self.embed),
+            self.vocab.checked_add(self.max_tokens)?.checked_mul(d),
+            transformer_layer(d, self.ff_dim)?.checked_mul(self.layers),
+            d.checked_mul(2),
+            linear(d, self.embed),
+            Some(1),
+        ])
+    }
+
     /// Checks the sizes.
     pub fn validate(&self) -> Result<()> {
         let c = self;

@@ -21,8 +21,8 @@ use super::scenes::{all_captions, combinations, Attributes, SceneSet, Split, SID
 use super::vocab::Vocab;
 use crate::data::split_indices;
 use crate::run::{
-    family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor, Reporter, RunDir,
-    RunState, Schedule, SchedulerTiming, TrainTask, META_RUN_STATE,
+    check_claimed_size, family_checkpoint, fit, Event, FitSummary, Goal, LoopSettings, Monitor,
+    Reporter, RunDir, RunState, Schedule, SchedulerTiming, TrainTask, META_RUN_STATE,
 };
 use ferrograd_autograd::Var;
 use ferrograd_nn::checkpoint::Checkpoint;
@@ -212,7 +212,9 @@ pub fn load(path: impl AsRef<Path>) -> Result<Loaded> {
             ))
         })?;
     let vocab = Vocab::from_tokens(tokens).map_err(|e| bad(e.to_string()))?;
-    let model = DualEncoder::new(&config.model(vocab.len()), 0)?;
+    let model_config = config.model(vocab.len());
+    check_claimed_size(model_config.min_value_count(), &checkpoint, path)?;
+    let model = DualEncoder::new(&model_config, 0)?;
     checkpoint
         .load_into(&model)
         .map_err(|e| bad(format!("the tensors do not fit the recorded model: {e}")))?;

@@ -2,7 +2,7 @@
 //! checkpoint of `decision intent train`, then [`IntentModel::predict`].
 
 use super::config::IntentRunConfig;
-use super::labels::{INTENTS, SLOTS};
+use super::labels::{INTENTS, SLOTS, TAGS};
 use super::metrics::Parse;
 use super::model::{Batch, IntentTransformer};
 use super::text::{decode, words};
@@ -114,7 +114,12 @@ impl IntentModel {
             .get(META_TOKENIZER)
             .ok_or_else(|| bad(format!("metadata '{META_TOKENIZER}' is missing")))?;
         let tokenizer = Tokenizer::from_json(json).map_err(|e| bad(e.to_string()))?;
-        let model = IntentTransformer::new(&config.model(tokenizer.units()), 0)?;
+        let model_config = config.model(tokenizer.units());
+        let claimed = model_config
+            .min_value_count()
+            .and_then(|n| n.checked_add(crate::run::sizes::linear(config.d_model, TAGS)?));
+        crate::run::check_claimed_size(claimed, &checkpoint, path)?;
+        let model = IntentTransformer::new(&model_config, 0)?;
         checkpoint
             .load_into(&model)
             .map_err(|e| bad(format!("the tensors do not fit the recorded model: {e}")))?;

@@ -112,8 +112,12 @@ impl Tokenizer {
 
     /// Rows of the unit table: padding, `<unk>`, the vocabulary, the
     /// buckets.
+    /// (Saturating: a tokeniser read from a file claiming `usize::MAX`
+    /// buckets gives `usize::MAX` units, which no checkpoint holds.)
     pub fn units(&self) -> usize {
-        FIRST_WORD + self.words.len() + self.buckets
+        FIRST_WORD
+            .saturating_add(self.words.len())
+            .saturating_add(self.buckets)
     }
 
     /// The unit id of `word` (normalised) in the vocabulary, if it is there.

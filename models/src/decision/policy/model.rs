@@ -101,6 +101,8 @@ impl PolicyModel {
         config
             .validate()
             .map_err(|e| bad(format!("bad configuration: {e}")))?;
+        let claimed = crate::run::sizes::dense(&config.sizes());
+        crate::run::check_claimed_size(claimed, &ckpt, path)?;
         let net = PolicyNet::new(&config.sizes(), 0)?;
         ckpt.load_into(&net)
             .map_err(|e| bad(format!("the tensors do not fit the recorded network: {e}")))?;
