@@ -103,6 +103,10 @@ pub struct PlanArgs {
     /// (default: the run's).
     #[arg(long)]
     samples: Option<usize>,
+    /// Weight discount^t of the predicted reward t steps ahead (default: the
+    /// run's).
+    #[arg(long)]
+    discount: Option<f32>,
     /// Write the scores as JSON to this file too.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -184,6 +188,7 @@ pub fn run(action: WorldAction, m: &ArgMatches, out: &mut Output) -> Result<()> 
             cfg.iterations = a.iterations.unwrap_or(cfg.iterations);
             cfg.temperature = a.temperature.unwrap_or(cfg.temperature);
             cfg.plan_samples = a.samples.unwrap_or(cfg.plan_samples);
+            cfg.plan_discount = a.discount.unwrap_or(cfg.plan_discount);
             cfg.validate()?;
             let r = evaluate_agents(&cfg, &vae, &rnn)?;
             out.line(plan_table(&r))?;

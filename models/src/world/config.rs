@@ -104,6 +104,10 @@ pub struct WorldConfig {
     /// returns averaged (more than 1 only helps at a temperature above 0).
     #[arg(long, default_value_t = d().plan_samples)]
     pub plan_samples: usize,
+    /// Weight `discount^t` of the planner's predicted reward `t` steps
+    /// ahead (1: every step the same).
+    #[arg(long, default_value_t = d().plan_discount)]
+    pub plan_discount: f32,
     /// Generations of the controller's training in the dream.
     #[arg(long, default_value_t = d().controller_generations)]
     pub controller_generations: usize,
@@ -155,6 +159,7 @@ impl Default for WorldConfig {
             iterations: 2,
             temperature: 0.0,
             plan_samples: 1,
+            plan_discount: 1.0,
             controller_generations: 20,
             controller_population: 32,
             controller_rollouts: 4,
@@ -236,6 +241,12 @@ impl WorldConfig {
                 return Err(c.fail(f, format!("must be finite and ≥ 0, got {v}")));
             }
         }
+        if !(self.plan_discount > 0.0 && self.plan_discount <= 1.0) {
+            return Err(c.fail(
+                "plan_discount",
+                format!("must be in (0, 1], got {}", self.plan_discount),
+            ));
+        }
         c.loop_limits(self.max_nonfinite, None)
     }
 
@@ -280,6 +291,7 @@ impl WorldConfig {
             iterations: self.iterations,
             temperature: self.temperature,
             samples: self.plan_samples,
+            discount: self.plan_discount,
         }
     }
 }

@@ -280,6 +280,9 @@ pub struct PlanConfig {
     /// Draws simulated per candidate (in the same LSTM batch), their
     /// predicted returns averaged; more than 1 only helps above τ = 0.
     pub samples: usize,
+    /// Weight of the predicted reward `t` steps ahead: `discount^t` (1: all
+    /// steps count the same; below 1 trusts the near dream more).
+    pub discount: f32,
 }
 
 impl Default for PlanConfig {
@@ -291,6 +294,7 @@ impl Default for PlanConfig {
             iterations: 3,
             temperature: 0.0,
             samples: 1,
+            discount: 1.0,
         }
     }
 }
@@ -298,13 +302,13 @@ impl Default for PlanConfig {
 /// The predicted return of every candidate action sequence (`candidates ×
 /// horizon` actions) from latent `z` and LSTM `state`, simulated together:
 /// the sum of predicted rewards, each weighted by the predicted chance that
-/// the episode is still going.
+/// the episode is still going and by `discount^t` at step `t`.
 pub fn simulate(
     model: &MdnRnn,
     z: &[f32],
     state: Option<&LstmState>,
     sequences: &[Vec<usize>],
-    temperature: f32,
+    (temperature, discount): (f32, f32),
     rng: &mut impl Rng,
 ) -> Result<Vec<f32>> {
     let n = sequences.len();
@@ -329,15 +333,17 @@ pub fn simulate(
         None => None,
     };
     let (mut ret, mut alive) = (vec![0.0f32; n], vec![1.0f32; n]);
+    let mut weight = 1.0f32;
     for t in 0..horizon {
         let actions: Vec<usize> = sequences.iter().map(|s| s[t]).collect();
         let x = step_input(&zs, &actions, zd)?;
         let (out, next) = no_grad(|| model.forward_from(&x, st.as_ref()))?;
         let (z2, r, d) = sample_next(model, &out, temperature, rng)?;
         for i in 0..n {
-            ret[i] += alive[i] * r[i];
+            ret[i] += weight * alive[i] * r[i];
             alive[i] *= 1.0 - d[i];
         }
+        weight *= discount;
         zs = z2;
         st = Some(next);
     }
@@ -357,6 +363,12 @@ pub fn plan(
         return Err(Error::Config(
             "planner: horizon, candidates and samples must be at least 1".into(),
         ));
+    }
+    if !(cfg.discount > 0.0 && cfg.discount <= 1.0) {
+        return Err(Error::Config(format!(
+            "planner: discount must be in (0, 1], got {}",
+            cfg.discount
+        )));
     }
     let rounds = match cfg.planner {
         Planner::RandomShooting => 1,
@@ -386,7 +398,14 @@ pub fn plan(
             .iter()
             .flat_map(|q| std::iter::repeat_n(q.clone(), cfg.samples))
             .collect();
-        let sims = simulate(model, z, state, &draws, cfg.temperature, rng)?;
+        let sims = simulate(
+            model,
+            z,
+            state,
+            &draws,
+            (cfg.temperature, cfg.discount),
+            rng,
+        )?;
         let scores: Vec<f32> = sims
             .chunks_exact(cfg.samples)
             .map(|c| c.iter().sum::<f32>() / cfg.samples as f32)
@@ -493,14 +512,22 @@ mod tests {
         let m = small(true);
         let seqs = vec![vec![0, 1, 2, 2], vec![2, 2, 0, 1], vec![1, 1, 1, 1]];
         let z = [0.3, -0.2, 0.1, 0.0];
-        let all = simulate(&m, &z, None, &seqs, 0.0, &mut StdRng::seed_from_u64(0)).unwrap();
+        let all = simulate(
+            &m,
+            &z,
+            None,
+            &seqs,
+            (0.0, 1.0),
+            &mut StdRng::seed_from_u64(0),
+        )
+        .unwrap();
         for (i, s) in seqs.iter().enumerate() {
             let one = simulate(
                 &m,
                 &z,
                 None,
                 std::slice::from_ref(s),
-                0.0,
+                (0.0, 1.0),
                 &mut StdRng::seed_from_u64(0),
             )
             .unwrap();
@@ -519,6 +546,7 @@ mod tests {
                 iterations: 2,
                 temperature: 0.0,
                 samples: 1,
+                discount: 1.0,
             };
             let a = plan(&m, &[0.0; 4], None, &cfg, &mut StdRng::seed_from_u64(1)).unwrap();
             assert!(a < ACTIONS);
