@@ -107,7 +107,8 @@ mod tests {
     /// Central differences of each function agree with its derivative op.
     #[test]
     fn derivatives_match_finite_differences() {
-        let pairs: [(fn(f32) -> f32, fn(f32) -> f32); 3] = [
+        type F = fn(f32) -> f32;
+        let pairs: [(F, F); 3] = [
             (gelu_erf_grad, gelu_erf_grad2),
             (gelu_tanh_grad, gelu_tanh_grad2),
             (silu_grad, silu_grad2),
