@@ -88,6 +88,12 @@ impl Var {
         sin => Sin, "sin x elementwise.";
         cos => Cos, "cos x elementwise.";
         erf => Erf, "erf x elementwise.";
+        gelu_grad => GeluErfGrad, "GELU (erf)'s derivative Φ(x) + x·φ(x), one kernel.";
+        gelu_grad2 => GeluErfGrad2, "GELU (erf)'s second derivative φ(x)·(2 − x²), one kernel.";
+        gelu_tanh_grad => GeluTanhGrad, "GELU (tanh)'s derivative, one kernel.";
+        gelu_tanh_grad2 => GeluTanhGrad2, "GELU (tanh)'s second derivative, one kernel.";
+        silu_grad => SiluGrad, "SiLU's derivative σ(x)·(1 + x·(1 − σ(x))), one kernel.";
+        silu_grad2 => SiluGrad2, "SiLU's second derivative, one kernel.";
         sign => Sign, "The sign (−1, 0, 1), a constant.";
         step => Step, "1 where x > 0 else 0, a constant.";
     }

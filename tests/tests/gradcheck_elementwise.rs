@@ -5,6 +5,10 @@
 //! kinks and ties, and runs both `gradcheck` (first derivatives) and
 //! `gradgradcheck` (second derivatives) at the documented f32 tolerances.
 //! Ops whose second derivative vanishes are checked squared (see `common::sq`).
+//! The activations' derivative ops (`gelu_grad`, `gelu_grad2`, …) are
+//! primitives too: their first-order check covers the next derivative's op
+//! (or, for the second-derivative ops, the composed third derivative), the
+//! second-order check the one after.
 
 mod common;
 
@@ -50,6 +54,12 @@ unary_tests! {
     sin: Var::sin, any_uniform(-3.0, 3.0);
     cos: Var::cos, any_uniform(-3.0, 3.0);
     erf: Var::erf, any_uniform(-2.5, 2.5);
+    gelu_grad: Var::gelu_grad, any_uniform(-3.0, 3.0);
+    gelu_grad2: Var::gelu_grad2, any_uniform(-3.0, 3.0);
+    gelu_tanh_grad: Var::gelu_tanh_grad, any_uniform(-3.0, 3.0);
+    gelu_tanh_grad2: Var::gelu_tanh_grad2, any_uniform(-3.0, 3.0);
+    silu_grad: Var::silu_grad, any_uniform(-4.0, 4.0);
+    silu_grad2: Var::silu_grad2, any_uniform(-4.0, 4.0);
 }
 
 /// Two broadcasting operands, `a` uniform in `a_lo..a_hi`, `b` uniform in

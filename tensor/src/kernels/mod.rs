@@ -4,6 +4,7 @@
 //! with assertions (a caller bug, not a user error); the checked, typed-error
 //! API is [`crate::Tensor`].
 
+pub mod act_grad;
 pub mod binary;
 pub mod index;
 pub mod linalg;

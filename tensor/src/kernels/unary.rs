@@ -6,7 +6,8 @@
 //!
 //! [`unary`] runs [`apply`] the same way, except for the transcendental ops
 //! listed by [`vmath::vectorised`] (exp, log, log1p, tanh, sigmoid, erf,
-//! GELU, SiLU, softplus): with the `std` feature on x86_64, when
+//! GELU, SiLU, softplus, and the first and second derivatives of GELU and
+//! SiLU of [`act_grad`]): with the `std` feature on x86_64, when
 //! [`simd::active`] is [`Isa::Avx2Fma`] or [`Isa::Avx512`], those use the
 //! hand-vectorised polynomials of [`vmath`]: within 2 ulp of the correctly
 //! rounded result, as `libm` is (the composites up to the cancellation their
@@ -16,6 +17,7 @@
 //! architectures always run the `libm` code of [`apply`], so host and device
 //! agree bit for bit on that path.
 
+use super::act_grad;
 use super::simd::{self, Isa};
 use super::vmath;
 
@@ -64,6 +66,18 @@ pub enum UnaryOp {
     Sign,
     /// 1 where x > 0, else 0 (the derivative of ReLU)
     Step,
+    /// GELU (erf)'s derivative Φ(x) + x·φ(x)
+    GeluErfGrad,
+    /// GELU (erf)'s second derivative φ(x)·(2 − x²)
+    GeluErfGrad2,
+    /// GELU (tanh)'s derivative
+    GeluTanhGrad,
+    /// GELU (tanh)'s second derivative
+    GeluTanhGrad2,
+    /// SiLU's derivative σ(x)·(1 + x·(1 − σ(x)))
+    SiluGrad,
+    /// SiLU's second derivative σ(x)(1 − σ(x))·(2 + x·(1 − 2σ(x)))
+    SiluGrad2,
 }
 
 /// The scalar definition of each op (what every target computes).
@@ -114,6 +128,12 @@ pub fn apply(op: UnaryOp, x: f32) -> f32 {
                 0.0
             }
         }
+        UnaryOp::GeluErfGrad => act_grad::gelu_erf_grad(x),
+        UnaryOp::GeluErfGrad2 => act_grad::gelu_erf_grad2(x),
+        UnaryOp::GeluTanhGrad => act_grad::gelu_tanh_grad(x),
+        UnaryOp::GeluTanhGrad2 => act_grad::gelu_tanh_grad2(x),
+        UnaryOp::SiluGrad => act_grad::silu_grad(x),
+        UnaryOp::SiluGrad2 => act_grad::silu_grad2(x),
     }
 }
 
@@ -153,8 +173,33 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
         };
     }
     run!(
-        Neg, Abs, Exp, Log, Log1p, Sqrt, Rsqrt, Square, Recip, Tanh, Sigmoid, Relu, GeluErf,
-        GeluTanh, Silu, Softplus, Sin, Cos, Erf, Sign, Step
+        Neg,
+        Abs,
+        Exp,
+        Log,
+        Log1p,
+        Sqrt,
+        Rsqrt,
+        Square,
+        Recip,
+        Tanh,
+        Sigmoid,
+        Relu,
+        GeluErf,
+        GeluTanh,
+        Silu,
+        Softplus,
+        Sin,
+        Cos,
+        Erf,
+        Sign,
+        Step,
+        GeluErfGrad,
+        GeluErfGrad2,
+        GeluTanhGrad,
+        GeluTanhGrad2,
+        SiluGrad,
+        SiluGrad2
     )
 }
 
@@ -260,7 +305,7 @@ mod tests {
         assert_eq!(plain, fast);
     }
 
-    const ALL: [UnaryOp; 21] = [
+    const ALL: [UnaryOp; 27] = [
         UnaryOp::Neg,
         UnaryOp::Abs,
         UnaryOp::Exp,
@@ -282,6 +327,12 @@ mod tests {
         UnaryOp::Erf,
         UnaryOp::Sign,
         UnaryOp::Step,
+        UnaryOp::GeluErfGrad,
+        UnaryOp::GeluErfGrad2,
+        UnaryOp::GeluTanhGrad,
+        UnaryOp::GeluTanhGrad2,
+        UnaryOp::SiluGrad,
+        UnaryOp::SiluGrad2,
     ];
 
     /// Inputs spanning the whole f32 range (every 65 537th bit pattern, so

@@ -69,6 +69,12 @@ impl Tensor {
         cos => Cos, "cos x elementwise.";
         erf => Erf, "erf x elementwise.";
         sign => Sign, "The sign (−1, 0, 1) elementwise.";
+        gelu_grad => GeluErfGrad, "GELU (erf)'s derivative Φ(x) + x·φ(x) elementwise.";
+        gelu_grad2 => GeluErfGrad2, "GELU (erf)'s second derivative φ(x)·(2 − x²) elementwise.";
+        gelu_tanh_grad => GeluTanhGrad, "GELU (tanh)'s derivative elementwise.";
+        gelu_tanh_grad2 => GeluTanhGrad2, "GELU (tanh)'s second derivative elementwise.";
+        silu_grad => SiluGrad, "SiLU's derivative σ(x)·(1 + x·(1 − σ(x))) elementwise.";
+        silu_grad2 => SiluGrad2, "SiLU's second derivative elementwise.";
     }
 
     binary_methods! {

@@ -13,6 +13,9 @@
 
 use crate::kernels::unary::UnaryOp;
 
+mod grad;
+use grad::{gelu_erf_grad, gelu_erf_grad2, gelu_tanh_grad, gelu_tanh_grad2, silu_grad, silu_grad2};
+
 /// Lane-wise f32 operations of one instruction set.
 ///
 /// A value of an implementing type is a token proving that the CPU supports
@@ -104,6 +107,12 @@ pub(super) fn dispatch<S: Simd>(s: S, op: UnaryOp, x: &[f32], out: &mut [f32]) -
         UnaryOp::GeluTanh => run::<S, GeluTanh>(s, x, out),
         UnaryOp::Silu => run::<S, Silu>(s, x, out),
         UnaryOp::Softplus => run::<S, Softplus>(s, x, out),
+        UnaryOp::GeluErfGrad => run::<S, GeluErfGrad>(s, x, out),
+        UnaryOp::GeluErfGrad2 => run::<S, GeluErfGrad2>(s, x, out),
+        UnaryOp::GeluTanhGrad => run::<S, GeluTanhGrad>(s, x, out),
+        UnaryOp::GeluTanhGrad2 => run::<S, GeluTanhGrad2>(s, x, out),
+        UnaryOp::SiluGrad => run::<S, SiluGrad>(s, x, out),
+        UnaryOp::SiluGrad2 => run::<S, SiluGrad2>(s, x, out),
         _ => return false,
     }
     true
@@ -139,6 +148,12 @@ funcs! {
     GeluTanh => gelu_tanh,
     Silu => silu,
     Softplus => softplus,
+    GeluErfGrad => gelu_erf_grad,
+    GeluErfGrad2 => gelu_erf_grad2,
+    GeluTanhGrad => gelu_tanh_grad,
+    GeluTanhGrad2 => gelu_tanh_grad2,
+    SiluGrad => silu_grad,
+    SiluGrad2 => silu_grad2,
 }
 
 /// `out[i] = F(x[i])`, `S::LANES` at a time; the tail goes through a buffer
