@@ -155,7 +155,7 @@ impl Default for WorldConfig {
             rnn_batch: 32,
             clip: 100.0,
             test_fraction: 0.15,
-            eval_episodes: 100,
+            eval_episodes: 200,
             planner: Planner::Cem,
             horizon: 12,
             candidates: 48,
