@@ -101,11 +101,11 @@ pub struct PlanArgs {
     temperature: Option<f32>,
     /// Draws simulated per candidate sequence, their returns averaged
     /// (default: the run's).
-    #[arg(long)]
+    #[arg(long = "plan-samples", value_name = "N")]
     samples: Option<usize>,
     /// Weight discount^t of the predicted reward t steps ahead (default: the
     /// run's).
-    #[arg(long)]
+    #[arg(long = "plan-discount", value_name = "GAMMA")]
     discount: Option<f32>,
     /// Write the scores as JSON to this file too.
     #[arg(long, value_name = "FILE")]

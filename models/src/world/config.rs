@@ -240,13 +240,15 @@ impl WorldConfig {
         }
         match self.candidates.checked_mul(self.plan_samples) {
             Some(n) if n <= MAX_WIDTH => {}
-            _ => return Err(c.fail(
-                "candidates",
-                format!(
+            _ => {
+                return Err(c.fail(
+                    "candidates",
+                    format!(
                     "times --plan-samples is the planner's batch, at most {MAX_WIDTH}: got {} × {}",
                     self.candidates, self.plan_samples
                 ),
-            )),
+                ))
+            }
         }
         match self
             .controller_population
