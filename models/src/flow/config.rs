@@ -209,6 +209,8 @@ impl FlowRunConfig {
             return Err(c.fail("encoder_hidden", "needs at least one width"));
         }
         c.widths("encoder_hidden", &self.encoder_hidden.0)?;
+        // Points per cloud size every generated batch (`b × points × 2`).
+        c.widths("points", &[self.points])?;
         if !(self.kl_weight.is_finite() && self.kl_weight >= 0.0) {
             return Err(c.fail(
                 "kl_weight",
@@ -217,5 +219,21 @@ impl FlowRunConfig {
         }
         c.loop_limits(self.max_nonfinite, None)?;
         self.model().validate()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_point_count_that_would_allocate_without_bound_is_refused() {
+        FlowRunConfig::default().validate().unwrap();
+        let c = FlowRunConfig {
+            points: 1 << 40,
+            ..FlowRunConfig::default()
+        };
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("--points"), "{e}");
     }
 }

@@ -95,6 +95,10 @@ pub struct PolicyRunConfig {
     pub max_nonfinite: u64,
 }
 
+/// The most demonstrations or scored states a run may ask for (each is a
+/// simulated rollout or state held in memory).
+pub const MAX_STATES: usize = 1 << 24;
+
 impl Default for PolicyRunConfig {
     /// The default arena ([`SimConfig::default`]), 10,000 demonstrations,
     /// a 256-256 ReLU network, 80 epochs of batch 128 at Adam 1e-3 (cosine to 1e-5); DAgger:
@@ -213,6 +217,44 @@ impl PolicyRunConfig {
             return Err(c.fail("hidden", "needs at least one width"));
         }
         c.widths("hidden", &self.hidden.0)?;
+        for (f, v) in [
+            ("demos", self.demos),
+            ("valid_states", self.valid_states),
+            ("test_states", self.test_states),
+        ] {
+            if v > MAX_STATES {
+                return Err(c.fail(f, format!("must be at most {MAX_STATES}, got {v}")));
+            }
+        }
         c.loop_limits(self.max_nonfinite, None)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_counts_that_would_allocate_without_bound_are_refused() {
+        PolicyRunConfig::default().validate().unwrap();
+        for (flag, c) in [
+            (
+                "--test-states",
+                PolicyRunConfig {
+                    test_states: 1 << 40,
+                    ..PolicyRunConfig::default()
+                },
+            ),
+            (
+                "--demos",
+                PolicyRunConfig {
+                    demos: 1 << 40,
+                    ..PolicyRunConfig::default()
+                },
+            ),
+        ] {
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains(flag) && e.contains("at most"), "{e}");
+        }
     }
 }
