@@ -362,14 +362,16 @@ fn unary_backward(op: UnaryOp, x: &Var, y: &Var, g: &Var) -> Result<Option<Var>>
         Relu => g.mul(&x.step())?,
         // The activations' derivatives are single kernels whose own
         // derivatives are single kernels; the third derivatives (rare) are
-        // composed in `third_derivative`.
+        // composed from existing ops (`*_third`).
         GeluErf => g.mul(&x.gelu_grad())?,
         GeluTanh => g.mul(&x.gelu_tanh_grad())?,
         Silu => g.mul(&x.silu_grad())?,
         GeluErfGrad => g.mul(&x.gelu_grad2())?,
         GeluTanhGrad => g.mul(&x.gelu_tanh_grad2())?,
         SiluGrad => g.mul(&x.silu_grad2())?,
-        GeluErfGrad2 | GeluTanhGrad2 | SiluGrad2 => g.mul(&third_derivative(op, x)?)?,
+        GeluErfGrad2 => g.mul(&gelu_erf_third(x)?)?,
+        GeluTanhGrad2 => g.mul(&gelu_tanh_third(x)?)?,
+        SiluGrad2 => g.mul(&silu_third(x)?)?,
         Softplus => g.mul(&x.sigmoid())?,
         Sin => g.mul(&x.cos())?,
         Cos => g.mul(&x.sin())?.neg(),
@@ -379,47 +381,45 @@ fn unary_backward(op: UnaryOp, x: &Var, y: &Var, g: &Var) -> Result<Option<Var>>
     Ok(Some(dx))
 }
 
-/// The third derivative of GELU (erf, tanh) or SiLU at `x` (the derivative
-/// of `op`, one of their second-derivative ops), from existing ops.
-fn third_derivative(op: UnaryOp, x: &Var) -> Result<Var> {
+/// GELU (erf)'s third derivative: d/dx φ(x)(2 − x²) = x·φ(x)·(x² − 4).
+fn gelu_erf_third(x: &Var) -> Result<Var> {
+    let x2 = x.square();
+    let pdf = x2
+        .mul_scalar(-0.5)
+        .exp()
+        .mul_scalar(1.0 / (2.0 * PI).sqrt());
+    x.mul(&pdf)?.mul(&x2.add_scalar(-4.0))
+}
+
+/// GELU (tanh)'s third derivative. f'' = S·h with S = sech²u,
+/// h = u' − x·t·u'² + 3CA·x², t = tanh u: f''' = S·(h' − 2t·u'·h),
+/// h' = 12CA·x − t·u'² − x·S·u'³ − 12CA·x²·t·u'.
+fn gelu_tanh_third(x: &Var) -> Result<Var> {
     use ferrograd_tensor::kernels::act_grad::{GELU_TANH_A as A, GELU_TANH_C as C};
-    match op {
-        // d/dx φ(x)(2 − x²) = x·φ(x)·(x² − 4)
-        UnaryOp::GeluErfGrad2 => {
-            let x2 = x.square();
-            let pdf = x2
-                .mul_scalar(-0.5)
-                .exp()
-                .mul_scalar(1.0 / (2.0 * PI).sqrt());
-            x.mul(&pdf)?.mul(&x2.add_scalar(-4.0))
-        }
-        // f'' = S·h with S = sech²u, h = u' − x·t·u'² + 3CA·x², t = tanh u:
-        // f''' = S·(h' − 2t·u'·h), h' = 12CA·x − t·u'² − x·S·u'³ − 12CA·x²·t·u'.
-        UnaryOp::GeluTanhGrad2 => {
-            let x2 = x.square();
-            let t = x.add(&x2.mul(x)?.mul_scalar(A))?.mul_scalar(C).tanh();
-            let sech2 = t.square().neg().add_scalar(1.0);
-            let du = x2.mul_scalar(3.0 * A).add_scalar(1.0).mul_scalar(C);
-            let du2 = du.square();
-            let h = du
-                .sub(&x.mul(&t)?.mul(&du2)?)?
-                .add(&x2.mul_scalar(3.0 * C * A))?;
-            let dh = x
-                .mul_scalar(12.0 * C * A)
-                .sub(&t.mul(&du2)?)?
-                .sub(&x.mul(&sech2)?.mul(&du2)?.mul(&du)?)?
-                .sub(&x2.mul(&t)?.mul(&du)?.mul_scalar(12.0 * C * A))?;
-            sech2.mul(&dh.sub(&t.mul(&du)?.mul(&h)?.mul_scalar(2.0))?)
-        }
-        // q = s(1 − s), f''' = q·((1 − 2s)(3 + x(1 − 2s)) − 2x·q)
-        _ => {
-            let s = x.sigmoid();
-            let q = s.mul(&s.neg().add_scalar(1.0))?;
-            let r = s.mul_scalar(-2.0).add_scalar(1.0);
-            let a = r.mul(&x.mul(&r)?.add_scalar(3.0))?;
-            q.mul(&a.sub(&x.mul(&q)?.mul_scalar(2.0))?)
-        }
-    }
+    let x2 = x.square();
+    let t = x.add(&x2.mul(x)?.mul_scalar(A))?.mul_scalar(C).tanh();
+    let sech2 = t.square().neg().add_scalar(1.0);
+    let du = x2.mul_scalar(3.0 * A).add_scalar(1.0).mul_scalar(C);
+    let du2 = du.square();
+    let h = du
+        .sub(&x.mul(&t)?.mul(&du2)?)?
+        .add(&x2.mul_scalar(3.0 * C * A))?;
+    let dh = x
+        .mul_scalar(12.0 * C * A)
+        .sub(&t.mul(&du2)?)?
+        .sub(&x.mul(&sech2)?.mul(&du2)?.mul(&du)?)?
+        .sub(&x2.mul(&t)?.mul(&du)?.mul_scalar(12.0 * C * A))?;
+    sech2.mul(&dh.sub(&t.mul(&du)?.mul(&h)?.mul_scalar(2.0))?)
+}
+
+/// SiLU's third derivative: with s = σ(x) and q = s(1 − s),
+/// f''' = q·((1 − 2s)(3 + x(1 − 2s)) − 2x·q).
+fn silu_third(x: &Var) -> Result<Var> {
+    let s = x.sigmoid();
+    let q = s.mul(&s.neg().add_scalar(1.0))?;
+    let r = s.mul_scalar(-2.0).add_scalar(1.0);
+    let a = r.mul(&x.mul(&r)?.add_scalar(3.0))?;
+    q.mul(&a.sub(&x.mul(&q)?.mul_scalar(2.0))?)
 }
 
 /// The rule of each broadcasting binary op; gradients are summed back to

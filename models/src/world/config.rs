@@ -238,31 +238,28 @@ impl WorldConfig {
         ] {
             c.widths(f, &[v])?;
         }
-        match self.candidates.checked_mul(self.plan_samples) {
-            Some(n) if n <= MAX_WIDTH => {}
-            _ => {
+        // Products that are one LSTM batch.
+        for (f, a, g, b, batch) in [
+            (
+                "candidates",
+                self.candidates,
+                "plan-samples",
+                self.plan_samples,
+                "the planner's",
+            ),
+            (
+                "controller_population",
+                self.controller_population,
+                "controller-rollouts",
+                self.controller_rollouts,
+                "the controller's dream",
+            ),
+        ] {
+            if a.checked_mul(b).is_none_or(|n| n > MAX_WIDTH) {
                 return Err(c.fail(
-                    "candidates",
-                    format!(
-                    "times --plan-samples is the planner's batch, at most {MAX_WIDTH}: got {} × {}",
-                    self.candidates, self.plan_samples
-                ),
-                ))
-            }
-        }
-        match self
-            .controller_population
-            .checked_mul(self.controller_rollouts)
-        {
-            Some(n) if n <= MAX_WIDTH => {}
-            _ => {
-                return Err(c.fail(
-                    "controller_population",
-                    format!(
-                        "times --controller-rollouts is the controller's dream batch, at most {MAX_WIDTH}: got {} × {}",
-                        self.controller_population, self.controller_rollouts
-                    ),
-                ))
+                    f,
+                    format!("times --{g} is {batch} batch, at most {MAX_WIDTH}: got {a} × {b}"),
+                ));
             }
         }
         c.positive("vae_lr", self.vae_lr)?;

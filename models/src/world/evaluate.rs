@@ -241,6 +241,7 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
         derive_seed(cfg.seed, "controller"),
     )?;
     let plan = cfg.plan();
+    const TRAINED_PLANNER: usize = 2;
     let agents = [
         ("random", Agent::Random),
         (
@@ -261,9 +262,12 @@ pub fn evaluate_agents(cfg: &WorldConfig, vae: &ConvVae, rnn: &MdnRnn) -> Result
             .collect::<Result<Vec<_>>>()?;
         rows.push(AgentScore::new(name, &runs));
     }
-    let comparisons = [0, 1, 3]
+    // The trained planner against each of the others.
+    let comparisons = rows
         .iter()
-        .map(|&b| PairedDifference::new(&rows[2], &rows[b]))
+        .enumerate()
+        .filter(|(i, _)| *i != TRAINED_PLANNER)
+        .map(|(_, b)| PairedDifference::new(&rows[TRAINED_PLANNER], b))
         .collect::<Result<Vec<_>>>()?;
     Ok(PlanReport {
         episodes: cfg.eval_episodes,
