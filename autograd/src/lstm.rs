@@ -17,6 +17,7 @@
 
 use crate::custom::CustomOp;
 use crate::{grad, Error, GradOptions, Result, Var};
+use ferrograd_tensor::buffer::{for_overwrite, recycle, zeros};
 use ferrograd_tensor::kernels::lstm;
 use ferrograd_tensor::kernels::matmul::{matmul, matmul_prepacked, Operand, PackedB};
 use ferrograd_tensor::kernels::simd;
@@ -29,6 +30,14 @@ struct Saved {
     act: Vec<f32>,
     /// tanh(c_t), `[T, B, H]`.
     tc: Vec<f32>,
+}
+
+impl Drop for Saved {
+    /// The buffers go back to the tensor buffer cache for the next step.
+    fn drop(&mut self) {
+        recycle(std::mem::take(&mut self.act));
+        recycle(std::mem::take(&mut self.tc));
+    }
 }
 
 /// The primitive; one instance per application (it holds that
@@ -65,11 +74,12 @@ impl CustomOp for LstmSequence {
         let (bh, g) = (b * h, b * 4 * h);
         let isa = simd::active();
         let wt = PackedB::new(h, 4 * h, Operand::row_major(w, 4 * h, h, true));
-        let mut y = vec![0.0; 2 * t * bh];
+        // Every value of these is written below before it is read.
+        let mut y = for_overwrite(2 * t * bh);
         let (ys, cs) = y.split_at_mut(t * bh);
-        let mut act = vec![0.0; t * g];
-        let mut tc = vec![0.0; t * bh];
-        let mut z = vec![0.0; g];
+        let mut act = for_overwrite(t * g);
+        let mut tc = for_overwrite(t * bh);
+        let mut z = for_overwrite(g);
         for s in 0..t {
             z.copy_from_slice(&xg[s * g..(s + 1) * g]);
             let (done, rest) = ys.split_at_mut(s * bh);
@@ -95,6 +105,7 @@ impl CustomOp for LstmSequence {
                 &mut rest[..bh],
             );
         }
+        recycle(z);
         *self.saved.lock().expect("lstm saved lock") = Some(Arc::new(Saved { act, tc }));
         Ok(Tensor::from_vec(y, &[2, t, b, h])?)
     }
@@ -120,9 +131,10 @@ fn fused_backward(x: &[Var], y: &Var, g: &Var, saved: &Saved) -> Result<Vec<Opti
     let (ys, cs) = y.value().data().split_at(t * bh);
     let (gys, gcs) = g.value().data().split_at(t * bh);
     let wp = PackedB::new(4 * h, h, Operand::row_major(w, 4 * h, h, false));
-    let mut dz = vec![0.0; t * g4];
-    let (mut dh, mut dc) = (vec![0.0; bh], vec![0.0; bh]);
-    let (mut gh, mut gc) = (vec![0.0; bh], vec![0.0; bh]);
+    // `cell_backward` writes every value of `dz`; `dh` and `dc` start at 0.
+    let mut dz = for_overwrite(t * g4);
+    let (mut dh, mut dc) = (zeros(bh), zeros(bh));
+    let (mut gh, mut gc) = (for_overwrite(bh), for_overwrite(bh));
     for s in (0..t).rev() {
         let r = s * bh..(s + 1) * bh;
         for k in 0..bh {
@@ -158,10 +170,10 @@ fn fused_backward(x: &[Var], y: &Var, g: &Var, saved: &Saved) -> Result<Vec<Opti
     }
     let dw = if x[1].requires_grad() {
         // dW_hh = DZᵀ · H_prev over all T·B rows, H_prev = [h0; h_0 … h_{T−2}].
-        let mut hp = Vec::with_capacity(t * bh);
-        hp.extend_from_slice(h0);
-        hp.extend_from_slice(&ys[..(t - 1) * bh]);
-        let mut dw = vec![0.0; 4 * h * h];
+        let mut hp = for_overwrite(t * bh);
+        hp[..bh].copy_from_slice(h0);
+        hp[bh..].copy_from_slice(&ys[..(t - 1) * bh]);
+        let mut dw = for_overwrite(4 * h * h);
         let rows = t * b;
         matmul(
             1,
@@ -172,6 +184,7 @@ fn fused_backward(x: &[Var], y: &Var, g: &Var, saved: &Saved) -> Result<Vec<Opti
             Operand::row_major(&hp, rows, h, false),
             &mut dw,
         );
+        recycle(hp);
         Some(Var::constant(Tensor::from_vec(dw, &[4 * h, h])?))
     } else {
         None
@@ -180,9 +193,12 @@ fn fused_backward(x: &[Var], y: &Var, g: &Var, saved: &Saved) -> Result<Vec<Opti
         Ok(if need {
             Some(Var::constant(Tensor::from_vec(v, dims)?))
         } else {
+            recycle(v);
             None
         })
     };
+    recycle(gh);
+    recycle(gc);
     Ok(vec![
         some(x[0].requires_grad(), dz, &[t, b, 4 * h])?,
         dw,

@@ -8,6 +8,9 @@
 //! ```
 //!
 //! With no names, every workload runs. `--quick` times about 0.5 s per row.
+//! Each row also gives the CPU time per step of all threads together (from
+//! `/proc/self/stat`, 10 ms ticks): on a busy machine, the steadier figure
+//! for comparing two builds at one thread.
 
 use ferrograd_benches::anchors::{
     AnchorError, ConvvaeStep, FlowmatchStep, GradpenStep, MafStep, MamlFoStep, MamlStep,
@@ -28,20 +31,45 @@ const NAMES: [&str; 10] = [
     "convvae_step",
 ];
 
-/// Median and minimum milliseconds per step, and the number of steps timed.
-fn time<W: Workload>(quick: bool) -> Result<(f64, f64, usize), AnchorError> {
+/// CPU time this process (all its threads) has used, in ms, from
+/// `/proc/self/stat` (10 ms ticks; `None` off Linux).
+fn cpu_ms() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the parenthesised command name: utime and stime are the
+    // 12th and 13th of them.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks * 10.0)
+}
+
+/// What one row measured: median and minimum wall milliseconds per step,
+/// the steps timed, and the CPU milliseconds per step (all threads).
+struct Timing {
+    median: f64,
+    min: f64,
+    steps: usize,
+    cpu: Option<f64>,
+}
+
+/// Times `W` as the module docs say.
+fn time<W: Workload>(quick: bool) -> Result<Timing, AnchorError> {
     let (min_time, min_iters, warmup) = if quick { (0.5, 5, 2) } else { (3.0, 10, 5) };
     let mut w = W::from_committed_dump()?;
     for _ in 0..warmup {
         w.step()?;
     }
     let mut times = Vec::new();
+    let cpu0 = cpu_ms();
     let start = Instant::now();
     while times.len() < min_iters || start.elapsed().as_secs_f64() < min_time {
         let t0 = Instant::now();
         std::hint::black_box(w.step()?);
         times.push(t0.elapsed().as_secs_f64() * 1e3);
     }
+    let cpu = cpu0
+        .zip(cpu_ms())
+        .map(|(a, b)| (b - a) / times.len() as f64);
     times.sort_by(f64::total_cmp);
     let n = times.len();
     let median = if n % 2 == 1 {
@@ -49,10 +77,15 @@ fn time<W: Workload>(quick: bool) -> Result<(f64, f64, usize), AnchorError> {
     } else {
         (times[n / 2 - 1] + times[n / 2]) / 2.0
     };
-    Ok((median, times[0], n))
+    Ok(Timing {
+        median,
+        min: times[0],
+        steps: n,
+        cpu,
+    })
 }
 
-fn run(name: &str, quick: bool) -> Result<(f64, f64, usize), AnchorError> {
+fn run(name: &str, quick: bool) -> Result<Timing, AnchorError> {
     match name {
         "maml_step" => time::<MamlStep>(quick),
         "maml_fo_step" => time::<MamlFoStep>(quick),
@@ -103,8 +136,12 @@ fn main() {
     }
     for name in &names {
         match run(name, quick) {
-            Ok((med, min, n)) => println!(
-                "{name:20} threads {threads}  median {med:10.4} ms  min {min:10.4} ms  n={n}"
+            Ok(t) => println!(
+                "{name:20} threads {threads}  median {:10.4} ms  min {:10.4} ms  n={}  cpu {}",
+                t.median,
+                t.min,
+                t.steps,
+                t.cpu.map_or("?".into(), |c| format!("{c:.1} ms/step")),
             ),
             Err(e) => fail(&format!("{name}: {e}")),
         }

@@ -47,7 +47,7 @@ impl Drop for Buffer {
 }
 
 /// A vector of `n` values, all `value`, from the cache when one fits.
-pub(crate) fn filled(n: usize, value: f32) -> Vec<f32> {
+pub fn filled(n: usize, value: f32) -> Vec<f32> {
     #[cfg(feature = "std")]
     if let Some(mut v) = cache::take(n) {
         v.fill(value);
@@ -56,20 +56,39 @@ pub(crate) fn filled(n: usize, value: f32) -> Vec<f32> {
     alloc::vec![value; n]
 }
 
-/// A vector of `n` zeros.
-pub(crate) fn zeros(n: usize) -> Vec<f32> {
+/// A vector of `n` zeros (a cached buffer, zeroed, when one fits).
+pub fn zeros(n: usize) -> Vec<f32> {
     filled(n, 0.0)
 }
 
 /// A vector of length `n` whose values are unspecified (but initialised):
 /// a cached buffer's old contents, or zeros. For outputs a kernel
-/// overwrites completely.
-pub(crate) fn for_overwrite(n: usize) -> Vec<f32> {
+/// overwrites completely. Code outside this crate that fills large scratch
+/// vectors (a fused op's saved activations) takes them here and hands them
+/// back with [`recycle`], so they are not page-faulted in anew every step.
+///
+/// ```
+/// use ferrograd_tensor::buffer::{for_overwrite, recycle};
+/// let mut v = for_overwrite(1 << 14);
+/// v.fill(1.0);
+/// recycle(v);
+/// assert_eq!(for_overwrite(3).len(), 3);
+/// ```
+pub fn for_overwrite(n: usize) -> Vec<f32> {
     #[cfg(feature = "std")]
     if let Some(v) = cache::take(n) {
         return v;
     }
     alloc::vec![0.0; n]
+}
+
+/// Gives a vector back to this thread's cache (if it is large enough and
+/// the cache has room; otherwise it is freed). Without `std` it is freed.
+pub fn recycle(v: Vec<f32>) {
+    #[cfg(feature = "std")]
+    cache::give(v);
+    #[cfg(not(feature = "std"))]
+    drop(v);
 }
 
 #[cfg(feature = "std")]

@@ -1,5 +1,6 @@
 //! The embedded runtime (`ferrograd-esp`) against the training framework:
-//! the same checkpoint's log-density on 1,000 test points agrees to 1e-5,
+//! the same checkpoint's log-density on 1,000 test points agrees to about
+//! 1e-5 (relative to max(1, |log p|)),
 //! the MAF inverse and the MDN sampler agree with the framework's, and
 //! seeded samples repeat bit for bit.
 
@@ -386,10 +387,12 @@ fn exported_checkpoints_match_the_framework() {
         let trained = ferrograd_models::cde::load(&ckpt).unwrap().model;
         let gap = log_prob_gap(&model, &trained, &bx, &bf);
         eprintln!(
-            "exported {kind} checkpoint: {} bytes, scratch {} floats, max |Δ log p| over 1,000 points = {:.3e} (|log p| up to {})",
-            summary.blob_bytes, summary.scratch_floats, gap.abs, gap.largest
+            "exported {kind} checkpoint: {} bytes, scratch {} floats, max |Δ log p| over 1,000 points = {:.3e}, relative to max(1, |log p|) {:.3e} (|log p| up to {})",
+            summary.blob_bytes, summary.scratch_floats, gap.abs, gap.rel, gap.largest
         );
-        assert!(gap.abs <= 1e-5, "{kind}: {}", gap.abs);
+        // The host's vectorised exp, log and log-sum-exp round differently
+        // from the device's libm: a few ulp of |log p|.
+        assert!(gap.rel <= 5e-6, "{kind}: relative gap {}", gap.rel);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

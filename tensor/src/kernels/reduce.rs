@@ -119,6 +119,12 @@ pub fn argmin_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [u
 /// An empty axis gives −∞; an all −∞ slice gives −∞.
 pub fn logsumexp_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
     check(x, outer, n, inner, out.len(), outer * inner);
+    if inner == 1 && n > 0 && rows::vectorised() {
+        for (row, o) in x.chunks_exact(n).zip(out.iter_mut()) {
+            *o = rows::logsumexp(row);
+        }
+        return;
+    }
     for o in 0..outer {
         for i in 0..inner {
             out[o * inner + i] = logsumexp_strided(x, o * n * inner + i, n, inner);
@@ -163,6 +169,12 @@ pub fn softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [
     if n == 0 {
         return;
     }
+    if inner == 1 && rows::vectorised() {
+        for (row, o) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            rows::softmax(row, o);
+        }
+        return;
+    }
     let mut m = vec![0.0; outer * inner];
     max_axis(x, outer, n, inner, &mut m);
     for o in 0..outer {
@@ -186,6 +198,15 @@ pub fn softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [
 /// Log-softmax along the axis: `x − logsumexp(x)` broadcast over the axis.
 pub fn log_softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
     check(x, outer, n, inner, out.len(), x.len());
+    if inner == 1 && n > 0 && rows::vectorised() {
+        for (row, o) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+            let l = rows::logsumexp(row);
+            for (y, &v) in o.iter_mut().zip(row) {
+                *y = v - l;
+            }
+        }
+        return;
+    }
     let mut lse = vec![0.0; outer * inner];
     logsumexp_axis(x, outer, n, inner, &mut lse);
     for o in 0..outer {
@@ -198,15 +219,163 @@ pub fn log_softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &m
     }
 }
 
+/// Softmax and log-sum-exp of contiguous rows on the vectorised `exp`
+/// ([`super::vmath`]), used when [`super::simd::active`] is above
+/// [`super::simd::Isa::Scalar`]: the same maximum shift, the exponentials
+/// of a row taken a chunk at a time, summed in eight partial sums. The
+/// scalar path (libm, one running sum) is what every `no_std` target and
+/// the embedded runtime compute; these differ from it by rounding only.
+mod rows {
+    use super::super::simd::{self, Isa};
+    use super::super::unary::UnaryOp;
+    use super::super::vmath;
+
+    /// Values per chunk: the shifted inputs live on the stack.
+    const CHUNK: usize = 256;
+
+    /// Whether the vectorised row path runs (an ISA with a vectorised exp).
+    pub(super) fn vectorised() -> bool {
+        simd::active() != Isa::Scalar && vmath::vectorised(UnaryOp::Exp)
+    }
+
+    /// The maximum of a non-empty row (NaN wins, as in the scalar code).
+    fn max(row: &[f32]) -> f32 {
+        let mut mx = row[0];
+        for &v in &row[1..] {
+            if v > mx || (v.is_nan() && !mx.is_nan()) {
+                mx = v;
+            }
+        }
+        mx
+    }
+
+    /// `out[j] = exp(row[j] − mx)`, returning Σ out.
+    fn shifted_exp(row: &[f32], mx: f32, out: &mut [f32]) -> f32 {
+        let isa = simd::active();
+        let mut shifted = [0.0f32; CHUNK];
+        let mut sum = 0.0;
+        for (r, o) in row.chunks(CHUNK).zip(out.chunks_mut(CHUNK)) {
+            let t = &mut shifted[..r.len()];
+            for (d, &v) in t.iter_mut().zip(r) {
+                *d = v - mx;
+            }
+            if !vmath::eval(UnaryOp::Exp, isa, t, o) {
+                for (d, &v) in o.iter_mut().zip(t.iter()) {
+                    *d = libm::expf(v);
+                }
+            }
+            sum += super::sum_slice(o);
+        }
+        sum
+    }
+
+    /// `log Σ exp(row)` of a non-empty row; a non-finite maximum is
+    /// returned as is (as the scalar code does).
+    pub(super) fn logsumexp(row: &[f32]) -> f32 {
+        let mx = max(row);
+        if !mx.is_finite() {
+            return mx;
+        }
+        let mut scratch = [0.0f32; CHUNK];
+        let mut sum = 0.0;
+        for r in row.chunks(CHUNK) {
+            sum += shifted_exp(r, mx, &mut scratch[..r.len()]);
+        }
+        mx + libm::logf(sum)
+    }
+
+    /// Softmax of a row into `out` (same length).
+    pub(super) fn softmax(row: &[f32], out: &mut [f32]) {
+        if row.is_empty() {
+            return;
+        }
+        let sum = shifted_exp(row, max(row), out);
+        let r = 1.0 / sum;
+        for v in out.iter_mut() {
+            *v *= r;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::kernels::simd::{self, Isa};
+    use alloc::vec::Vec;
+
+    /// Rows of `n` values: smooth, large, with −∞ entries, all −∞, a NaN.
+    fn awkward_rows(n: usize) -> Vec<f32> {
+        let mut x: Vec<f32> = (0..7 * n)
+            .map(|i| ((i * 37 % 101) as f32 - 50.0) * 0.37)
+            .collect();
+        for v in &mut x[n..2 * n] {
+            *v *= 300.0; // up to ±5,500: the shift must keep exp finite
+        }
+        x[2 * n] = f32::NEG_INFINITY;
+        x[3 * n..4 * n].fill(f32::NEG_INFINITY);
+        x[4 * n + n / 2] = f32::NAN;
+        x[5 * n + n / 3] = f32::INFINITY;
+        x
+    }
+
+    /// Runs `f` on the scalar path (retrying if another test changed the
+    /// forced level meanwhile) and then on the active one.
+    fn both_paths(f: impl Fn() -> Vec<f32>) -> (Vec<f32>, Vec<f32>) {
+        let scalar = loop {
+            simd::force(Some(Isa::Scalar));
+            let got = f();
+            if simd::active() == Isa::Scalar {
+                break got;
+            }
+        };
+        simd::force(None);
+        (scalar, f())
+    }
+
+    fn close(a: &[f32], b: &[f32], what: &str) {
+        for (i, (&p, &q)) in a.iter().zip(b).enumerate() {
+            let ok = (p.is_nan() && q.is_nan())
+                || p == q
+                || (p - q).abs() <= 16.0 * f32::EPSILON * p.abs().max(q.abs()).max(1e-30);
+            assert!(ok, "{what}[{i}]: scalar {p} against vectorised {q}");
+        }
+    }
+
+    #[test]
+    fn vectorised_rows_match_the_scalar_kernels() {
+        for n in [1, 5, 32, 300, 700] {
+            let x = awkward_rows(n);
+            let run = |k: fn(&[f32], usize, usize, usize, &mut [f32]), len: usize| {
+                let x = &x;
+                move || {
+                    let mut out = alloc::vec![0.0; len];
+                    k(x, 7, n, 1, &mut out);
+                    out
+                }
+            };
+            let (a, b) = both_paths(run(softmax_axis, 7 * n));
+            close(&a, &b, "softmax");
+            let (a, b) = both_paths(run(log_softmax_axis, 7 * n));
+            close(&a, &b, "log_softmax");
+            let (a, b) = both_paths(run(logsumexp_axis, 7));
+            close(&a, &b, "logsumexp");
+        }
+    }
 
     #[test]
     fn logsumexp_slice_matches_the_axis_kernel() {
         let x = [0.5, -3.0, 2.25, 7.0, -1.0, 0.0];
         let mut rows = [0.0; 2];
-        logsumexp_axis(&x, 2, 3, 1, &mut rows);
+        // The scalar path (what the embedded runtime runs) gives the same
+        // bits; retried if another test changed the forced level meanwhile.
+        loop {
+            simd::force(Some(Isa::Scalar));
+            logsumexp_axis(&x, 2, 3, 1, &mut rows);
+            if simd::active() == Isa::Scalar {
+                break;
+            }
+        }
+        simd::force(None);
         assert_eq!(rows[0].to_bits(), logsumexp_slice(&x[..3]).to_bits());
         assert_eq!(rows[1].to_bits(), logsumexp_slice(&x[3..]).to_bits());
         let want = (0.5f64.exp() + (-3.0f64).exp() + 2.25f64.exp()).ln();
