@@ -16,7 +16,7 @@ use alloc::vec::Vec;
 /// allocations are cheap).
 pub const MIN_CACHED: usize = 1 << 12;
 /// At most this many idle buffers of one length are kept per thread.
-pub const MAX_PER_LENGTH: usize = 16;
+pub const MAX_PER_LENGTH: usize = 64;
 /// At most this many bytes of idle buffers are kept per thread.
 pub const MAX_CACHED_BYTES: usize = 256 << 20;
 
