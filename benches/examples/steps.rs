@@ -135,7 +135,11 @@ fn main() {
         fail(&format!("cannot start {threads} threads: {e}"));
     }
     for name in &names {
-        match run(name, quick) {
+        // The step runs on a worker of the pool, as the `ferrograd` program
+        // runs training: a kernel that splits its work then keeps a share
+        // on the calling worker instead of waking the pool from outside and
+        // sleeping until it is done.
+        match rayon::scope(|_| run(name, quick)) {
             Ok(t) => println!(
                 "{name:20} threads {threads}  median {:10.4} ms  min {:10.4} ms  n={}  cpu {}",
                 t.median,

@@ -55,8 +55,36 @@ pub(super) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: View, dst:
 /// Rows `0..MR` of `a` (row stride `rs`) have `kc` readable elements each.
 #[inline(always)]
 unsafe fn interleave_rows<const MR: usize>(kc: usize, a: *const f32, rs: usize, d: &mut [f32]) {
-    #[allow(unused_mut)]
-    let (mut rows_done, mut cols_done) = (0, 0);
+    // SAFETY: forwarded contract.
+    let (rows_done, cols_done) = unsafe { interleave_quads::<MR>(kc, a, rs, d) };
+    for i in 0..MR {
+        // SAFETY: row `i` has `kc` contiguous elements.
+        let row = unsafe { core::slice::from_raw_parts(a.add(i * rs), kc) };
+        // Rows the SSE loop covered only lack their last `kc % 4` columns.
+        let from = if i < rows_done { cols_done } else { 0 };
+        for (p, &x) in row.iter().enumerate().skip(from) {
+            d[p * MR + i] = x;
+        }
+    }
+}
+
+/// The SSE part of [`interleave_rows`]: whole groups of four rows and four
+/// columns. Returns how many rows and columns it wrote (none off x86_64).
+///
+/// # Safety
+/// As [`interleave_rows`].
+#[inline(always)]
+unsafe fn interleave_quads<const MR: usize>(
+    kc: usize,
+    a: *const f32,
+    rs: usize,
+    d: &mut [f32],
+) -> (usize, usize) {
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (kc, a, rs, d);
+        (0, 0)
+    }
     #[cfg(target_arch = "x86_64")]
     {
         use core::arch::x86_64::*;
@@ -86,16 +114,7 @@ unsafe fn interleave_rows<const MR: usize>(kc: usize, a: *const f32, rs: usize, 
             }
             r += 4;
         }
-        (rows_done, cols_done) = (r, quads);
-    }
-    for i in 0..MR {
-        // SAFETY: row `i` has `kc` contiguous elements.
-        let row = unsafe { core::slice::from_raw_parts(a.add(i * rs), kc) };
-        // Rows the SSE loop covered only lack their last `kc % 4` columns.
-        let from = if i < rows_done { cols_done } else { 0 };
-        for (p, &x) in row.iter().enumerate().skip(from) {
-            d[p * MR + i] = x;
-        }
+        (r, quads)
     }
 }
 
