@@ -424,6 +424,12 @@ fn for_each_task<F: Fn(usize) + Sync + Send>(count: usize, threads: usize, f: F)
 fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
     let (m, n, k) = (p.m, p.n, p.k);
     let per = m * n;
+    if plan != Plan::Auto && plan != Plan::Serial {
+        // Pinned paths (tests) run as asked.
+    } else if m <= TINY && n <= TINY && k <= TINY_K {
+        tiny_products(p, c);
+        return;
+    }
     let product = |bi: usize, cb: &mut [f32], threads: usize| {
         let path = match plan {
             Plan::Auto | Plan::Serial => choose::<K>(m, n, k, p.b.col_stride == 1),
@@ -479,6 +485,35 @@ fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
     };
     for (bi, cb) in c.chunks_mut(per).enumerate() {
         product(bi, cb, inner);
+    }
+}
+
+/// Products with at most this many rows and columns, and at most
+/// [`TINY_K`] depth, skip the micro-kernels ([`tiny_products`]).
+const TINY: usize = 4;
+/// See [`TINY`].
+const TINY_K: usize = 16;
+
+/// A batch of tiny products (a mixture's 2 × 2 Cholesky factors times its
+/// residuals) one output at a time: dispatching a micro-kernel per
+/// product costs more than the product. Each output is the sum over `p` in
+/// order of `a(i, p)·b(p, j)`, starting from 0 and without FMA: the bits
+/// the scalar micro-kernel gives (its single slab, `k ≤ KC`).
+fn tiny_products(p: &Problem<'_>, c: &mut [f32]) {
+    let (m, n, k) = (p.m, p.n, p.k);
+    for (bi, cb) in c.chunks_exact_mut(m * n).enumerate() {
+        let (a0, b0) = (bi * p.a.batch_stride, bi * p.b.batch_stride);
+        for i in 0..m {
+            for j in 0..n {
+                let mut acc = 0.0f32;
+                for q in 0..k {
+                    let x = p.a.data[a0 + i * p.a.row_stride + q * p.a.col_stride];
+                    let y = p.b.data[b0 + q * p.b.row_stride + j * p.b.col_stride];
+                    acc += x * y;
+                }
+                cb[i * n + j] = acc;
+            }
+        }
     }
 }
 

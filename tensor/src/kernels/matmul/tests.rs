@@ -329,3 +329,39 @@ fn portable_matches_forced_scalar() {
         }
     }
 }
+
+/// Tiny products skip the micro-kernels but give the scalar kernel's bits
+/// (so the embedded runtime and the host still agree), on every layout.
+#[test]
+fn tiny_products_give_the_scalar_kernels_bits() {
+    let mut seed = 11;
+    for (m, n, k) in [
+        (1, 1, 1),
+        (2, 2, 1),
+        (2, 1, 2),
+        (4, 4, 16),
+        (3, 2, 7),
+        (1, 4, 5),
+    ] {
+        for la in LAYOUTS {
+            for lb in LAYOUTS {
+                let (ad, sa) = operand(5, m, k, la, false, seed);
+                let (bd, sb) = operand(5, k, n, lb, seed % 2 == 0, seed + 1);
+                seed += 2;
+                let (a, b) = (op(&ad, sa), op(&bd, sb));
+                let p = Problem::new(5, m, n, k, a, b, &mut alloc::vec![0.0; 5 * m * n]).unwrap();
+                let mut tiny = alloc::vec![f32::NAN; 5 * m * n];
+                run::<scalar::Scalar>(&p, &mut tiny, Plan::Auto);
+                let mut kernel = alloc::vec![f32::NAN; 5 * m * n];
+                let pinned = Plan::Pinned {
+                    path: Path::Direct,
+                    threads: 1,
+                };
+                run::<scalar::Scalar>(&p, &mut kernel, pinned);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&tiny), bits(&kernel), "{m}×{n}×{k} {la:?} {lb:?}");
+                check(5, m, n, k, a, b, &tiny, "tiny");
+            }
+        }
+    }
+}
