@@ -98,13 +98,18 @@ pub(super) unsafe fn pack_b_transposed<const NR: usize>(
                     }
                 }
             }
-            for p in 0..kc {
-                for j in full..NR {
-                    *d.add(p * NR + j) = if j < cols {
-                        *b.ptr.add((s + j) * b.cs + p)
-                    } else {
-                        0.0
-                    };
+            if full < NR {
+                // The ragged columns: zero the tail of every row of the
+                // sliver (whole-vector stores), then copy the columns that
+                // exist, each contiguous in `B`.
+                for p in 0..kc {
+                    core::slice::from_raw_parts_mut(d.add(p * NR + full), NR - full).fill(0.0);
+                }
+                for j in full..cols {
+                    let col = b.ptr.add((s + j) * b.cs);
+                    for p in 0..kc {
+                        *d.add(p * NR + j) = *col.add(p);
+                    }
                 }
             }
         }

@@ -132,6 +132,10 @@ pub fn matmul(
     let Some(p) = Problem::new(batch, m, n, k, a, b, c) else {
         return;
     };
+    if n == 1 && simd::active() != simd::Isa::Scalar {
+        matrix_vector(&p, c);
+        return;
+    }
     match simd::active() {
         #[cfg(all(feature = "std", target_arch = "x86_64"))]
         Isa::Avx512 => run::<avx512::Avx512>(&p, c, Plan::Auto),
@@ -515,6 +519,63 @@ fn tiny_products(p: &Problem<'_>, c: &mut [f32]) {
             }
         }
     }
+}
+
+/// Products with one output column (`n = 1`, a one-output layer) as
+/// matrix-vector products: each output is a dot product, over eight
+/// partial sums when `A`'s rows and `B`'s column are contiguous (the
+/// compiler vectorises it), instead of a micro-kernel sweeping a sliver
+/// padded from one column to `NR`. Used on the SIMD instruction sets only:
+/// the scalar kernel's order of additions (the embedded runtime's bits) is
+/// kept where it runs. Rows split over rayon for products of at least
+/// [`PAR_WORK`] multiply-adds.
+fn matrix_vector(p: &Problem<'_>, c: &mut [f32]) {
+    let (m, k) = (p.m, p.k);
+    let row = |bi: usize, i: usize| -> f32 {
+        let a0 = bi * p.a.batch_stride + i * p.a.row_stride;
+        let b0 = bi * p.b.batch_stride;
+        if p.a.col_stride == 1 && p.b.row_stride == 1 {
+            let (x, y) = (&p.a.data[a0..a0 + k], &p.b.data[b0..b0 + k]);
+            let mut acc = [0.0f32; 8];
+            let (xc, yc) = (x.chunks_exact(8), y.chunks_exact(8));
+            let tail: f32 = xc
+                .remainder()
+                .iter()
+                .zip(yc.remainder())
+                .map(|(u, v)| u * v)
+                .sum();
+            for (u, v) in xc.zip(yc) {
+                for l in 0..8 {
+                    acc[l] += u[l] * v[l];
+                }
+            }
+            ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+        } else {
+            (0..k)
+                .map(|q| p.a.data[a0 + q * p.a.col_stride] * p.b.data[b0 + q * p.b.row_stride])
+                .sum()
+        }
+    };
+    let rows = |start: usize, out: &mut [f32]| {
+        for (r, o) in out.iter_mut().enumerate() {
+            let at = start + r;
+            *o = row(at / m, at % m);
+        }
+    };
+    let total = p.batch * m;
+    let threads = threads_for(total.saturating_mul(k));
+    if threads > 1 {
+        #[cfg(feature = "std")]
+        {
+            use rayon::prelude::*;
+            let chunk = total.div_ceil(threads * 4).max(1);
+            c.par_chunks_mut(chunk)
+                .enumerate()
+                .for_each(|(t, out)| rows(t * chunk, out));
+            return;
+        }
+    }
+    rows(0, c);
 }
 
 /// The thin path, split over column chunks when `threads > 1`.

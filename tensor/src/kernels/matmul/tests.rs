@@ -365,3 +365,33 @@ fn tiny_products_give_the_scalar_kernels_bits() {
         }
     }
 }
+
+/// One-column products (matrix-vector) through the dispatching entry point,
+/// on every layout, batched and shared, serial and split over threads.
+#[test]
+fn one_column_products_are_right() {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    let mut seed = 40;
+    for (batch, m, k) in [
+        (1, 1, 1),
+        (3, 10, 40),
+        (2, 7, 9),
+        (1, 33, 17),
+        (1, 2100, 1030),
+    ] {
+        for la in LAYOUTS {
+            for lb in LAYOUTS {
+                let (ad, sa) = operand(batch, m, k, la, false, seed);
+                let (bd, sb) = operand(batch, k, 1, lb, seed % 3 == 0, seed + 1);
+                seed += 2;
+                let (a, b) = (op(&ad, sa), op(&bd, sb));
+                let mut c = alloc::vec![f32::NAN; batch * m];
+                pool.install(|| matmul(batch, m, 1, k, a, b, &mut c));
+                check(batch, m, 1, k, a, b, &c, "one column");
+            }
+        }
+    }
+}
