@@ -14,6 +14,36 @@ use super::View;
 /// `mc.div_ceil(MR) * MR * kc` writable floats.
 #[inline(always)]
 pub(super) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: View, dst: *mut f32) {
+    if a.rs == 1 && a.cs != 1 {
+        // Column-major (transposed) `A`: column `p` is `mc` contiguous
+        // values. Read each column once, front to back, and deal it out to
+        // the slivers; a sliver at a time would walk the columns `kc`
+        // times, `cs` apart, 48 bytes each (with a 4 KB column stride,
+        // every one a cache miss).
+        for p in 0..kc {
+            // SAFETY: column `p` has `mc` contiguous elements in the view.
+            let col = unsafe { core::slice::from_raw_parts(a.ptr.add(p * a.cs), mc) };
+            let mut whole = col.chunks_exact(MR);
+            for (sl, part) in whole.by_ref().enumerate() {
+                // SAFETY: sliver `sl` starts at `sl * MR * kc`; step `p` of it
+                // holds `MR` floats. (A fixed-size copy: no call to memcpy.)
+                unsafe {
+                    let d = dst.add(sl * MR * kc + p * MR) as *mut [f32; MR];
+                    *d = *(part.as_ptr() as *const [f32; MR]);
+                }
+            }
+            let rest = whole.remainder();
+            if !rest.is_empty() {
+                let sl = mc / MR;
+                // SAFETY: as above, for the last, ragged sliver.
+                let d = unsafe {
+                    core::slice::from_raw_parts_mut(dst.add(sl * MR * kc + p * MR), rest.len())
+                };
+                d.copy_from_slice(rest);
+            }
+        }
+        return;
+    }
     let mut s = 0;
     while s < mc {
         let rows = MR.min(mc - s);
@@ -25,13 +55,6 @@ pub(super) unsafe fn pack_a<const MR: usize>(mc: usize, kc: usize, a: View, dst:
             // SAFETY: rows `s..s + MR` have `kc` contiguous elements each and
             // `d` holds `MR * kc`.
             unsafe { interleave_rows::<MR>(kc, src.ptr, src.rs, d) };
-        } else if rows == MR && src.rs == 1 {
-            // Column-major (transposed) `A`: each column's `MR` rows are contiguous.
-            for (p, out) in d.chunks_exact_mut(MR).enumerate() {
-                // SAFETY: column `p` has `MR` contiguous elements from row `s`.
-                let col = unsafe { core::slice::from_raw_parts(src.ptr.add(p * src.cs), MR) };
-                out.copy_from_slice(col);
-            }
         } else {
             for (p, out) in d.chunks_exact_mut(MR).enumerate() {
                 for (i, o) in out[..rows].iter_mut().enumerate() {
