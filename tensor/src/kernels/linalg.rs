@@ -61,7 +61,8 @@ pub fn triangular_solve(
 ) {
     let per = n * m;
     assert_eq!(b.len(), out.len(), "triangular_solve: lengths differ");
-    if per == 0 {
+    // An empty batch (`b` empty) has nothing to solve.
+    if per == 0 || b.is_empty() {
         return;
     }
     let batch = b.len() / per;
