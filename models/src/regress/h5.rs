@@ -546,6 +546,64 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 
+    /// An in-memory file (the core driver without a backing store, as the
+    /// `hdf5_structure` fuzz target writes) reads like one on disk, and its
+    /// size bounds the claimed dimensions as the file's length does.
+    #[test]
+    fn in_memory_files_read_and_huge_claims_are_refused() {
+        let create = |name: &str| {
+            hdf5::File::with_options()
+                .with_fapl(|p| p.core_filebacked(false))
+                .create(name)
+                .unwrap()
+        };
+        let f = create("ferrograd-h5-test-memory.h5");
+        let names: Vec<VarLenUnicode> = ["gait_stride", "gait_cadence"]
+            .iter()
+            .map(|n| VarLenUnicode::from_str(n).unwrap())
+            .collect();
+        f.new_dataset_builder()
+            .with_data(&names[..])
+            .create("parameter_names")
+            .unwrap();
+        for (i, state) in [[1.0, 2.0], [3.0, 4.0]].iter().enumerate() {
+            let g = f.create_group(&format!("param_{i}")).unwrap();
+            g.new_dataset_builder()
+                .with_data(&state[..])
+                .create("param_state")
+                .unwrap();
+            g.new_attr::<f64>()
+                .create(SYNTHETIC_ATTR)
+                .unwrap()
+                .write_scalar(&(i as f64))
+                .unwrap();
+        }
+        let read = |f: &hdf5::File| {
+            read_rollouts_open(
+                f,
+                Path::new("mem.h5"),
+                &s(&["gait_cadence"]),
+                &s(&["cot_ma15"]),
+                &AttrMap::default(),
+                false,
+            )
+        };
+        let got = read(&f).unwrap();
+        assert_eq!(got.x.data(), &[2.0, 4.0]);
+        assert_eq!(got.y.data(), &[0.0, 1.0]);
+        let g = f.create_group("param_2").unwrap();
+        g.new_dataset::<f64>()
+            .chunk(1024)
+            .shape(1usize << 40)
+            .create("param_state")
+            .unwrap();
+        let e = read(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("mem.h5") && e.contains("param_2") && e.contains("claims"),
+            "{e}"
+        );
+    }
+
     /// Datasets and attributes whose dimensions claim 10¹² elements (a
     /// chunked dataset with no chunk written is a few KB on disk) are
     /// refused before anything is read: reading first would allocate 8 TB.
