@@ -47,13 +47,17 @@ pub const MEMORY_BASE: u64 = 2 << 30;
 /// See [`MEMORY_BASE`].
 pub const MEMORY_PER_BYTE: u64 = 16;
 
+#[cfg_attr(not(unix), allow(dead_code))]
 const MAGIC: &[u8; 4] = b"FGH5";
 /// The first byte of the child's answer: rows ([`encode`]) follow.
+#[cfg_attr(not(unix), allow(dead_code))]
 const ROWS: u8 = b'R';
 /// The first byte of the child's answer: the reader's error message follows.
+#[cfg_attr(not(unix), allow(dead_code))]
 const REFUSED: u8 = b'E';
 /// The first byte of the child's answer: the reader panicked (the message is
 /// on the child's standard error).
+#[cfg_attr(not(unix), allow(dead_code))]
 const PANICKED: u8 = b'P';
 
 /// [`super::h5::read_rollouts`] of `path`, run in a forked child process
@@ -83,6 +87,7 @@ pub fn read_rollouts_isolated(
 
 /// The child's answer for the reader's result: [`ROWS`] and the rows, or
 /// [`REFUSED`] and the error's message.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn answer(result: Result<Samples>) -> Vec<u8> {
     match result {
         Ok(s) => {
@@ -97,6 +102,7 @@ fn answer(result: Result<Samples>) -> Vec<u8> {
 
 /// The reader's result from the child's answer; an error says what is
 /// wrong with the answer (for a message naming the file).
+#[cfg_attr(not(unix), allow(dead_code))]
 fn parse_answer(
     b: &[u8],
     in_lbl: &[String],
@@ -113,6 +119,7 @@ fn parse_answer(
 
 /// The rows' encoding: magic, rows and skipped rollouts (u64), then `x` and
 /// `y` as little-endian f32.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn encode(s: &Samples) -> Vec<u8> {
     let mut b = Vec::with_capacity(20 + 4 * (s.x.numel() + s.y.numel()));
     b.extend_from_slice(MAGIC);
@@ -126,6 +133,7 @@ fn encode(s: &Samples) -> Vec<u8> {
 
 /// The samples of an answer of [`encode`] for these labels; an error says
 /// what is wrong with it.
+#[cfg_attr(not(unix), allow(dead_code))]
 fn decode(b: &[u8], in_lbl: &[String], out_lbl: &[String]) -> std::result::Result<Samples, String> {
     let (magic, rest) = b.split_at_checked(4).ok_or("is empty")?;
     if magic != MAGIC || rest.len() < 16 {
