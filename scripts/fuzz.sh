@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 
 secs=${1:-10}
 shift || true
-all=(checkpoint esp_blob idx csv jsonl yaml episode hdf5)
+all=(checkpoint esp_blob idx csv jsonl yaml episode hdf5 hdf5_structure)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 

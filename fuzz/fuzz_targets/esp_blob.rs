@@ -55,10 +55,7 @@ fuzz_target!(|data: &[u8]| {
             finite_or_refused(model.forward(&x, &mut out, &mut scratch), "forward");
         }
         Model::Maf(_) | Model::Mdn(_) => {
-            finite_or_refused(
-                model.log_prob(&x, &f, &mut scratch).map(|_| ()),
-                "log_prob",
-            );
+            finite_or_refused(model.log_prob(&x, &f, &mut scratch).map(|_| ()), "log_prob");
             let mut out = vec![0.0; 2 * d];
             finite_or_refused(model.sample(&f, 2, &mut out, 7, &mut scratch), "sample");
         }

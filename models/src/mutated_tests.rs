@@ -164,7 +164,7 @@ proptest! {
     // Ignored: one bit flip can crash libhdf5 itself (a signal, not a Rust
     // panic; fuzz/open-crashers/hdf5-deadly-signal-in-libhdf5), which would
     // kill the whole test binary. Run it with --ignored; the same mutations
-    // read in a child process, as `ferrograd` reads them, run in
+    // read in a forked child process, as the library reads them, run in
     // tests/hdf5_isolation.rs.
     #[test]
     #[ignore = "libhdf5 can crash on a flipped bit (fuzz/open-crashers)"]

@@ -1,17 +1,24 @@
-//! `ferrograd regress train` reads HDF5 files in a child process: the
+//! The library (`data::load`, `h5_child::read_rollouts_isolated`) and so
+//! `ferrograd regress train` read HDF5 files in a forked child process: the
 //! inputs of `fuzz/open-crashers/`, which crash, hang or exhaust the memory
 //! of libhdf5 itself, end in a clear error naming the file, never in the
-//! death of `ferrograd`; a valid file reads the same rows as in-process.
-//! Needs the `hdf5` feature.
+//! death of the caller (this test binary, `ferrograd`); a valid file reads
+//! the same rows as in-process. Needs the `hdf5` feature.
 #![cfg(all(feature = "hdf5", unix))]
 
 use ferrograd_models::regress::config::AttrMap;
+use ferrograd_models::regress::data::{self, Hdf5Reading};
 use ferrograd_models::regress::h5::read_rollouts;
 use ferrograd_models::regress::h5_child::read_rollouts_isolated;
+use ferrograd_models::regress::RegressConfig;
+use ferrograd_models::run::config::List;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
+
+/// How long the hanging input is read before its child is stopped.
+const TIMEOUT: Duration = Duration::from_secs(3);
 
 mod common;
 
@@ -54,6 +61,50 @@ fn names(s: &str) -> Vec<String> {
     s.split(',').map(str::to_string).collect()
 }
 
+/// The crashers through the library: `read_rollouts_isolated` and
+/// `data::load_with` (what `data::load` does, with a short timeout), in
+/// this multi-threaded test process.
+#[test]
+fn files_that_crash_libhdf5_are_an_error_of_the_library_not_a_crash() {
+    let dir = common::tmp("hdf5", "crashers-lib");
+    let seeds = ferrograd_models::seeds::hdf5_seeds();
+    let (i, y) = (names(IN_LBL), names(OUT_LBL));
+    let mut crashed = 0;
+    for (name, data) in &crashers() {
+        let (bytes, include_failed) = fuzz_file(data, &seeds);
+        let path = dir.join(format!("{name}.h5"));
+        std::fs::write(&path, &bytes).unwrap();
+        let direct =
+            read_rollouts_isolated(TIMEOUT, &path, &i, &y, &AttrMap::default(), include_failed);
+        let cfg = RegressConfig {
+            data_path: vec![path.clone()],
+            in_lbl: List(i.clone()),
+            out_lbl: List(y.clone()),
+            include_failed,
+            ..RegressConfig::default()
+        };
+        let loaded = data::load_with(&cfg, &Hdf5Reading::Isolated { timeout: TIMEOUT });
+        for got in [direct.map(|_| ()), loaded.map(|_| ())] {
+            match got {
+                Err(ferrograd_nn::Error::Format { path: p, problem }) => {
+                    println!("{name}: {problem}");
+                    assert_eq!(p, path, "{name}");
+                    assert!(
+                        !problem.is_empty() && !problem.contains("panicked"),
+                        "{name}"
+                    );
+                    crashed += usize::from(problem.contains("crashed reading this file"));
+                }
+                other => panic!("{name}: not a format error: {other:?}"),
+            }
+        }
+    }
+    assert!(crashed >= 2, "no input crashed the reading child");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The crashers through `ferrograd regress train`: exit code 1 and a
+/// message naming the file.
 #[test]
 fn files_that_crash_libhdf5_are_an_error_not_a_crash() {
     let dir = common::tmp("hdf5", "crashers");
@@ -87,7 +138,7 @@ fn files_that_crash_libhdf5_are_an_error_not_a_crash() {
             .args(&args)
             .current_dir(&dir)
             // The hanging input is stopped after this long.
-            .env("FERROGRAD_HDF5_TIMEOUT", "10")
+            .env("FERROGRAD_HDF5_TIMEOUT", TIMEOUT.as_secs().to_string())
             .output()
             .unwrap();
         let e = common::text(&o.stderr);
@@ -123,57 +174,55 @@ fn a_valid_file_reads_the_same_rows_in_the_child_and_trains() {
     let (i, y, attrs) = (names(IN_LBL), names(OUT_LBL), AttrMap::default());
     for include_failed in [false, true] {
         let here = read_rollouts(&path, &i, &y, &attrs, include_failed).unwrap();
-        let child = read_rollouts_isolated(
-            Path::new(env!("CARGO_BIN_EXE_ferrograd")),
-            Duration::from_secs(60),
-            &path,
-            &i,
-            &y,
-            &attrs,
+        let child = read_rollouts_isolated(TIMEOUT, &path, &i, &y, &attrs, include_failed).unwrap();
+        let cfg = RegressConfig {
+            data_path: vec![path.clone()],
+            in_lbl: List(i.clone()),
+            out_lbl: List(y.clone()),
             include_failed,
-        )
-        .unwrap();
-        assert_eq!(child.x.dims(), here.x.dims());
-        assert_eq!(child.x.data(), here.x.data());
-        assert_eq!(child.y.data(), here.y.data());
-        assert_eq!(child.skipped_failed, here.skipped_failed);
-        assert_eq!(child.in_names, here.in_names);
+            ..RegressConfig::default()
+        };
+        // The library's default: isolated.
+        let loaded = data::load(&cfg).unwrap();
+        for got in [&child, &loaded] {
+            assert_eq!(got.x.dims(), here.x.dims());
+            assert_eq!(got.x.data(), here.x.data());
+            assert_eq!(got.y.data(), here.y.data());
+            assert_eq!(got.skipped_failed, here.skipped_failed);
+            assert_eq!(got.in_names, here.in_names);
+        }
     }
     // The reader's own errors come back as they are, naming the file.
-    let bad = read_rollouts_isolated(
-        Path::new(env!("CARGO_BIN_EXE_ferrograd")),
-        Duration::from_secs(60),
-        &path,
-        &names("speed"),
-        &y,
-        &attrs,
-        false,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    let bad = read_rollouts_isolated(TIMEOUT, &path, &names("speed"), &y, &attrs, false)
+        .err()
+        .unwrap()
+        .to_string();
     let here = read_rollouts(&path, &names("speed"), &y, &attrs, false)
         .err()
         .unwrap()
         .to_string();
     assert_eq!(bad, here);
-    // A checker that is not ferrograd: an error, not a hang or a crash.
-    let not_ferrograd = read_rollouts_isolated(
-        Path::new("/bin/false"),
-        Duration::from_secs(60),
-        &path,
-        &i,
-        &y,
-        &attrs,
-        false,
-    )
-    .err()
-    .unwrap()
-    .to_string();
+    // A missing file is the same I/O error.
+    let missing = dir.join("missing.h5");
+    let e = read_rollouts_isolated(TIMEOUT, &missing, &i, &y, &attrs, false).unwrap_err();
     assert!(
-        not_ferrograd.contains("d.h5") && not_ferrograd.contains("exit code 1"),
-        "{not_ferrograd}"
+        matches!(&e, ferrograd_nn::Error::Io { path, .. } if *path == missing),
+        "{e}"
     );
+    // Many threads forking readers at once (a rayon pool, a test harness):
+    // every one gets the rows.
+    let want = read_rollouts(&path, &i, &y, &attrs, false).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            s.spawn(|| {
+                for _ in 0..5 {
+                    let got =
+                        read_rollouts_isolated(TIMEOUT, &path, &i, &y, &attrs, false).unwrap();
+                    assert_eq!(got.x.data(), want.x.data());
+                }
+            });
+        }
+    });
     // And the CLI trains on it through the child.
     let o = common::run(
         &[
@@ -229,8 +278,7 @@ proptest::proptest! {
         std::fs::write(&path, &bytes).unwrap();
         let (i, y) = (names(IN_LBL), names(OUT_LBL));
         let got = read_rollouts_isolated(
-            Path::new(env!("CARGO_BIN_EXE_ferrograd")),
-            Duration::from_secs(10),
+            TIMEOUT,
             &path,
             &i,
             &y,

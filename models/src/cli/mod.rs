@@ -179,22 +179,6 @@ fn command() -> clap::Command {
     negatives(Cli::command())
 }
 
-/// The hidden command `ferrograd` runs as a child of itself, `ferrograd
-/// __check-hdf5 FILE REQUEST` (it reads an HDF5 file for its parent; see
-/// `regress::h5_child`): its exit code when the process arguments are that
-/// command, else `None`. `main` asks before [`run`] parses anything.
-pub fn internal_command() -> Option<i32> {
-    #[cfg(feature = "hdf5")]
-    {
-        use crate::regress::h5_child::{child_main, CHILD_COMMAND};
-        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
-        if args.first().is_some_and(|a| a == CHILD_COMMAND) {
-            return Some(child_main(&args[1..]));
-        }
-    }
-    None
-}
-
 /// Parses the process arguments and runs the command.
 pub fn run() -> ferrograd_nn::Result<()> {
     let matches = command().get_matches();

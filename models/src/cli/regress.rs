@@ -19,8 +19,8 @@ pub enum RegressAction {
     /// synthetic rollouts; writes the configuration, metrics, checkpoints,
     /// eval.json and the plots loss.png, pred_vs_true.png and surface.png
     /// into the run folder. A YAML --config may group its keys under
-    /// data:, model: and trainer:. HDF5 files are read by a child process,
-    /// so a file that crashes the HDF5 library is an error naming it (the
+    /// data:, model: and trainer:. HDF5 files are read by a forked child
+    /// process, so a file that crashes the HDF5 library is an error naming it (the
     /// child may take FERROGRAD_HDF5_TIMEOUT seconds per file, default
     /// 600).
     Train(Box<TrainArgs>),
@@ -101,40 +101,6 @@ fn prepare(a: &TrainArgs, m: &ArgMatches) -> Result<(RegressConfig, RunDir, bool
     )
 }
 
-/// The environment variable that sets how long the child reading one HDF5
-/// file may take, in seconds (default [`HDF5_TIMEOUT_SECONDS`]).
-pub const HDF5_TIMEOUT_VAR: &str = "FERROGRAD_HDF5_TIMEOUT";
-/// The default of [`HDF5_TIMEOUT_VAR`].
-pub const HDF5_TIMEOUT_SECONDS: u64 = 600;
-
-/// HDF5 files are read by this program run as a child
-/// (`regress::h5_child`), so a file that crashes libhdf5 is an error, not
-/// the end of the process.
-fn hdf5_reading() -> Result<data::Hdf5Reading> {
-    let checker = std::env::current_exe().map_err(|e| {
-        Error::Config(format!(
-            "regress: cannot find this program to read HDF5 files in a child process: {e}"
-        ))
-    })?;
-    let seconds = match std::env::var(HDF5_TIMEOUT_VAR) {
-        Err(_) => HDF5_TIMEOUT_SECONDS,
-        Ok(v) => v
-            .trim()
-            .parse::<u64>()
-            .ok()
-            .filter(|&s| s > 0)
-            .ok_or_else(|| {
-                Error::Config(format!(
-                    "regress: {HDF5_TIMEOUT_VAR} must be a positive number of seconds, got '{v}'"
-                ))
-            })?,
-    };
-    Ok(data::Hdf5Reading::Isolated {
-        checker,
-        timeout: std::time::Duration::from_secs(seconds),
-    })
-}
-
 fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
     let (cfg, run, resume) = prepare(&a, m)?;
     out.line(format!(
@@ -152,7 +118,7 @@ fn train_cmd(a: TrainArgs, m: &ArgMatches, out: &mut Output) -> Result<()> {
         run.root().display()
     ))?;
     let mut reporter = Terminal::new(a.run.quiet);
-    let hdf5 = hdf5_reading().inspect_err(|_| run.remove_if_empty())?;
+    let hdf5 = data::Hdf5Reading::from_env().inspect_err(|_| run.remove_if_empty())?;
     let s = regress::train::train_with(&cfg, &run, resume, a.run.no_plot, &mut reporter, &hdf5)
         .inspect_err(|_| run.remove_if_empty())?;
     drop(reporter);

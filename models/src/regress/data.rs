@@ -11,7 +11,7 @@ use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::{Distribution, Normal};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// Rows of inputs `x` `[N, d]` and outputs `y` `[N, k]`.
 #[derive(Clone, Debug)]
@@ -255,23 +255,59 @@ pub fn read_csv(
 }
 
 /// Where [`load_with`] reads HDF5 files.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Hdf5Reading {
-    /// In this process (what [`load`] does): a file corrupt enough to
-    /// crash libhdf5 itself brings the process down.
-    #[default]
+    /// In this process, for trusted files only: a file corrupt enough to
+    /// crash libhdf5 itself (`fuzz/open-crashers/`) brings the process
+    /// down.
     InProcess,
-    /// In a child process, `checker __check-hdf5 FILE REQUEST`, stopped
-    /// after `timeout` (see `h5_child`; `checker` is a program that
-    /// handles that command, as `ferrograd` does): a crash, hang or memory
-    /// exhaustion of libhdf5 is an error naming the file.
+    /// In a forked child process stopped after `timeout` (`h5_child`): a
+    /// crash, hang or memory exhaustion of libhdf5 is an error naming the
+    /// file. What [`load`] does (the default, 600 s). On other systems than
+    /// Unix, in this process.
     Isolated {
-        /// The program run as the reading child (`ferrograd` itself:
-        /// `std::env::current_exe()`).
-        checker: PathBuf,
         /// How long the child may read one file.
         timeout: std::time::Duration,
     },
+}
+
+/// The default of [`HDF5_TIMEOUT_VAR`], in seconds.
+pub const HDF5_TIMEOUT_SECONDS: u64 = 600;
+/// The environment variable that sets [`Hdf5Reading::from_env`]'s timeout
+/// in whole seconds (default [`HDF5_TIMEOUT_SECONDS`]).
+pub const HDF5_TIMEOUT_VAR: &str = "FERROGRAD_HDF5_TIMEOUT";
+
+impl Default for Hdf5Reading {
+    /// Isolated, stopped after [`HDF5_TIMEOUT_SECONDS`].
+    fn default() -> Self {
+        Hdf5Reading::Isolated {
+            timeout: std::time::Duration::from_secs(HDF5_TIMEOUT_SECONDS),
+        }
+    }
+}
+
+impl Hdf5Reading {
+    /// Isolated, stopped after the seconds of [`HDF5_TIMEOUT_VAR`] (default
+    /// 600); a value that is not a positive whole number is an error.
+    pub fn from_env() -> Result<Self> {
+        let timeout = match std::env::var(HDF5_TIMEOUT_VAR) {
+            Err(_) => HDF5_TIMEOUT_SECONDS,
+            Ok(v) => v
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|&s| s > 0)
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "regress: {HDF5_TIMEOUT_VAR} must be a positive number of seconds, \
+                         got '{v}'"
+                    ))
+                })?,
+        };
+        Ok(Hdf5Reading::Isolated {
+            timeout: std::time::Duration::from_secs(timeout),
+        })
+    }
 }
 
 fn read_one(cfg: &RegressConfig, path: &Path, hdf5: &Hdf5Reading) -> Result<Samples> {
@@ -286,8 +322,8 @@ fn read_one(cfg: &RegressConfig, path: &Path, hdf5: &Hdf5Reading) -> Result<Samp
             );
             match hdf5 {
                 Hdf5Reading::InProcess => super::h5::read_rollouts(path, i, o, a, f),
-                Hdf5Reading::Isolated { checker, timeout } => {
-                    super::h5_child::read_rollouts_isolated(checker, *timeout, path, i, o, a, f)
+                Hdf5Reading::Isolated { timeout } => {
+                    super::h5_child::read_rollouts_isolated(*timeout, path, i, o, a, f)
                 }
             }
         }
@@ -308,10 +344,11 @@ fn read_one(cfg: &RegressConfig, path: &Path, hdf5: &Hdf5Reading) -> Result<Samp
 }
 
 /// The rows of a run: every file of `data_path` concatenated (HDF5 by
-/// extension, read in this process; else CSV), or the built-in synthetic
-/// rollouts. No rows is an error naming the files.
+/// extension, read in a forked child process as [`Hdf5Reading::from_env`]
+/// says; else CSV), or the built-in synthetic rollouts. No rows is an
+/// error naming the files.
 pub fn load(cfg: &RegressConfig) -> Result<Samples> {
-    load_with(cfg, &Hdf5Reading::InProcess)
+    load_with(cfg, &Hdf5Reading::from_env()?)
 }
 
 /// [`load`], reading HDF5 files as `hdf5` says.

@@ -16,6 +16,15 @@
 //! fixed-length (NumPy `S` arrays); `success` a NumPy bool (h5py's
 //! `FALSE`/`TRUE` enum), an integer or a float. Every error names the file,
 //! the group and the label.
+//!
+//! [`read_rollouts`] reads in the calling process, for trusted files only:
+//! libhdf5 itself can crash, hang or allocate gigabytes on a corrupt file
+//! (`fuzz/open-crashers/`). Everything else ([`super::data::load`],
+//! `ferrograd regress train`) reads through
+//! [`super::h5_child::read_rollouts_isolated`], which runs it in a forked
+//! child. The checks here (sizes bounded by the file's length before
+//! anything is read, finite f32 values) are what the `hdf5_structure` fuzz
+//! target exercises on well-formed files of every odd layout.
 
 use super::config::AttrMap;
 use super::data::{input_columns, Rollouts, Samples};
@@ -171,10 +180,11 @@ fn read_output(
 /// by `parameter_names`, `out_lbl` read from the attributes `attrs` maps
 /// them to, unsuccessful rollouts skipped unless `include_failed`.
 ///
-/// Reads in the calling process: a file corrupt enough to crash libhdf5
-/// itself (a signal in the C library) brings the process down.
-/// [`super::h5_child::read_rollouts_isolated`], which `ferrograd regress
-/// train` uses, reads it in a child process instead.
+/// Trusted files only: this reads in the calling process, and a file
+/// corrupt enough to crash libhdf5 itself (a signal in the C library)
+/// brings the process down.
+/// [`super::h5_child::read_rollouts_isolated`], which everything else
+/// uses, reads it in a forked child process instead.
 pub fn read_rollouts(
     path: &Path,
     in_lbl: &[String],
@@ -188,16 +198,53 @@ pub fn read_rollouts(
             source,
         })?
         .len();
+    let file = hdf5::File::open(path)
+        .map_err(|e| format_error(path, format!("not a readable HDF5 file: {e}")))?;
+    read_open(
+        &file,
+        path,
+        file_len,
+        in_lbl,
+        out_lbl,
+        attrs,
+        include_failed,
+    )
+}
+
+/// [`read_rollouts`] of a file already open (say, an in-memory file of the
+/// core driver, as the `hdf5_structure` fuzz target writes): `path` names
+/// it in errors; its size (`H5Fget_filesize`) bounds the dimensions read.
+/// Trusted files only, as [`read_rollouts`].
+pub fn read_rollouts_open(
+    file: &hdf5::File,
+    path: &Path,
+    in_lbl: &[String],
+    out_lbl: &[String],
+    attrs: &AttrMap,
+    include_failed: bool,
+) -> Result<Samples> {
+    let size = file.size();
+    read_open(file, path, size, in_lbl, out_lbl, attrs, include_failed)
+}
+
+fn read_open(
+    file: &hdf5::File,
+    path: &Path,
+    file_len: u64,
+    in_lbl: &[String],
+    out_lbl: &[String],
+    attrs: &AttrMap,
+    include_failed: bool,
+) -> Result<Samples> {
     let limit = usize::try_from(file_len).unwrap_or(usize::MAX);
     let bad = |p: String| format_error(path, p);
-    let file = hdf5::File::open(path).map_err(|e| bad(format!("not a readable HDF5 file: {e}")))?;
     let names_ds = file.dataset("parameter_names").map_err(|_| {
         bad("no 'parameter_names' dataset (the names of param_state's entries)".into())
     })?;
     let names =
         read_strings(&names_ds, limit).map_err(|p| bad(format!("'parameter_names' {p}")))?;
     let cols = input_columns(&names, in_lbl).map_err(&bad)?;
-    let groups = rollout_groups(&file).map_err(&bad)?;
+    let groups = rollout_groups(file).map_err(&bad)?;
     if groups.is_empty() {
         return Err(bad("no param_N groups (rollouts) in the file".into()));
     }
@@ -497,6 +544,64 @@ mod tests {
             "{e}"
         );
         std::fs::remove_dir_all(&d).unwrap();
+    }
+
+    /// An in-memory file (the core driver without a backing store, as the
+    /// `hdf5_structure` fuzz target writes) reads like one on disk, and its
+    /// size bounds the claimed dimensions as the file's length does.
+    #[test]
+    fn in_memory_files_read_and_huge_claims_are_refused() {
+        let create = |name: &str| {
+            hdf5::File::with_options()
+                .with_fapl(|p| p.core_filebacked(false))
+                .create(name)
+                .unwrap()
+        };
+        let f = create("ferrograd-h5-test-memory.h5");
+        let names: Vec<VarLenUnicode> = ["gait_stride", "gait_cadence"]
+            .iter()
+            .map(|n| VarLenUnicode::from_str(n).unwrap())
+            .collect();
+        f.new_dataset_builder()
+            .with_data(&names[..])
+            .create("parameter_names")
+            .unwrap();
+        for (i, state) in [[1.0, 2.0], [3.0, 4.0]].iter().enumerate() {
+            let g = f.create_group(&format!("param_{i}")).unwrap();
+            g.new_dataset_builder()
+                .with_data(&state[..])
+                .create("param_state")
+                .unwrap();
+            g.new_attr::<f64>()
+                .create(SYNTHETIC_ATTR)
+                .unwrap()
+                .write_scalar(&(i as f64))
+                .unwrap();
+        }
+        let read = |f: &hdf5::File| {
+            read_rollouts_open(
+                f,
+                Path::new("mem.h5"),
+                &s(&["gait_cadence"]),
+                &s(&["cot_ma15"]),
+                &AttrMap::default(),
+                false,
+            )
+        };
+        let got = read(&f).unwrap();
+        assert_eq!(got.x.data(), &[2.0, 4.0]);
+        assert_eq!(got.y.data(), &[0.0, 1.0]);
+        let g = f.create_group("param_2").unwrap();
+        g.new_dataset::<f64>()
+            .chunk(1024)
+            .shape(1usize << 40)
+            .create("param_state")
+            .unwrap();
+        let e = read(&f).unwrap_err().to_string();
+        assert!(
+            e.contains("mem.h5") && e.contains("param_2") && e.contains("claims"),
+            "{e}"
+        );
     }
 
     /// Datasets and attributes whose dimensions claim 10¹² elements (a

@@ -4,7 +4,7 @@
 //! device.
 //!
 //! * [`data`]: inputs by name and outputs by label from HDF5 rollout files
-//!   ([`h5`], feature `hdf5`; read in a child process by `ferrograd`,
+//!   ([`h5`], feature `hdf5`; read in a forked child process,
 //!   `h5_child`), CSV files or the built-in synthetic rollouts (noise and
 //!   5% gross outliers);
 //! * [`model`]: [`RegressionNet`], a residual or plain MLP with its

@@ -278,7 +278,8 @@ pub struct TrainSummary {
 
 /// Trains with `cfg` into `run` (or continues it with `resume`), then
 /// evaluates the best checkpoint and draws the plots unless `no_plot`.
-/// HDF5 files are read in this process ([`train_with`] can isolate them).
+/// HDF5 files are read in a forked child process
+/// ([`Hdf5Reading::from_env`]).
 pub fn train(
     cfg: &RegressConfig,
     run: &RunDir,
@@ -286,11 +287,17 @@ pub fn train(
     no_plot: bool,
     reporter: &mut dyn Reporter,
 ) -> Result<TrainSummary> {
-    train_with(cfg, run, resume, no_plot, reporter, &Hdf5Reading::InProcess)
+    train_with(
+        cfg,
+        run,
+        resume,
+        no_plot,
+        reporter,
+        &Hdf5Reading::from_env()?,
+    )
 }
 
-/// [`train`], reading HDF5 files as `hdf5` says (`ferrograd regress
-/// train` reads them in a child process).
+/// [`train`], reading HDF5 files as `hdf5` says.
 pub fn train_with(
     cfg: &RegressConfig,
     run: &RunDir,
