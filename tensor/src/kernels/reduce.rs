@@ -120,9 +120,7 @@ pub fn argmin_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [u
 pub fn logsumexp_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
     check(x, outer, n, inner, out.len(), outer * inner);
     if inner == 1 && n > 0 && rows::vectorised() {
-        for (row, o) in x.chunks_exact(n).zip(out.iter_mut()) {
-            *o = rows::logsumexp(row);
-        }
+        rows::each(x, n, out, 1, |row, o| o[0] = rows::logsumexp(row));
         return;
     }
     for o in 0..outer {
@@ -170,9 +168,7 @@ pub fn softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [
         return;
     }
     if inner == 1 && rows::vectorised() {
-        for (row, o) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
-            rows::softmax(row, o);
-        }
+        rows::each(x, n, out, n, rows::softmax);
         return;
     }
     let mut m = vec![0.0; outer * inner];
@@ -199,12 +195,12 @@ pub fn softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [
 pub fn log_softmax_axis(x: &[f32], outer: usize, n: usize, inner: usize, out: &mut [f32]) {
     check(x, outer, n, inner, out.len(), x.len());
     if inner == 1 && n > 0 && rows::vectorised() {
-        for (row, o) in x.chunks_exact(n).zip(out.chunks_exact_mut(n)) {
+        rows::each(x, n, out, n, |row, o| {
             let l = rows::logsumexp(row);
             for (y, &v) in o.iter_mut().zip(row) {
                 *y = v - l;
             }
-        }
+        });
         return;
     }
     let mut lse = vec![0.0; outer * inner];
@@ -236,6 +232,35 @@ mod rows {
     /// Whether the vectorised row path runs (an ISA with a vectorised exp).
     pub(super) fn vectorised() -> bool {
         simd::active() != Isa::Scalar && vmath::vectorised(UnaryOp::Exp)
+    }
+
+    /// `f(row, out)` for every `n`-value row of `x` and its `per` values of
+    /// `out`; split over rayon by whole rows when the work pays for it
+    /// (each row is independent, so the results are the same bits).
+    pub(super) fn each(
+        x: &[f32],
+        n: usize,
+        out: &mut [f32],
+        per: usize,
+        f: impl Fn(&[f32], &mut [f32]) + Sync + Send,
+    ) {
+        #[cfg(feature = "std")]
+        if simd::worth_parallel(x.len() * 8) {
+            use rayon::prelude::*;
+            let rows = x.len() / n;
+            let group = rows.div_ceil(4 * rayon::current_num_threads()).max(1);
+            x.par_chunks(group * n)
+                .zip(out.par_chunks_mut(group * per))
+                .for_each(|(xs, os)| {
+                    for (row, o) in xs.chunks_exact(n).zip(os.chunks_exact_mut(per)) {
+                        f(row, o);
+                    }
+                });
+            return;
+        }
+        for (row, o) in x.chunks_exact(n).zip(out.chunks_exact_mut(per)) {
+            f(row, o);
+        }
     }
 
     /// The maximum of a non-empty row (NaN wins, as in the scalar code).
@@ -338,6 +363,39 @@ mod tests {
                 || p == q
                 || (p - q).abs() <= 16.0 * f32::EPSILON * p.abs().max(q.abs()).max(1e-30);
             assert!(ok, "{what}[{i}]: scalar {p} against vectorised {q}");
+        }
+    }
+
+    /// Rows split over threads give each row's serial bits.
+    #[test]
+    fn split_rows_equal_serial_rows() {
+        let (rows_n, n) = (300, 300);
+        let x: Vec<f32> = (0..rows_n * n)
+            .map(|i| ((i * 7919 % 997) as f32) * 0.01 - 5.0)
+            .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(3)
+            .build()
+            .unwrap();
+        let mut sm = alloc::vec![0.0; x.len()];
+        let mut lse = alloc::vec![0.0; rows_n];
+        pool.install(|| {
+            softmax_axis(&x, rows_n, n, 1, &mut sm);
+            logsumexp_axis(&x, rows_n, n, 1, &mut lse);
+        });
+        if !rows::vectorised() {
+            return; // the scalar path does not split
+        }
+        for r in 0..rows_n {
+            let row = &x[r * n..(r + 1) * n];
+            let mut want = alloc::vec![0.0; n];
+            rows::softmax(row, &mut want);
+            assert_eq!(&sm[r * n..(r + 1) * n], &want[..], "softmax row {r}");
+            assert_eq!(
+                lse[r].to_bits(),
+                rows::logsumexp(row).to_bits(),
+                "logsumexp row {r}"
+            );
         }
     }
 
