@@ -428,9 +428,8 @@ fn for_each_task<F: Fn(usize) + Sync + Send>(count: usize, threads: usize, f: F)
 fn run<K: Kernel>(p: &Problem<'_>, c: &mut [f32], plan: Plan) {
     let (m, n, k) = (p.m, p.n, p.k);
     let per = m * n;
-    if plan != Plan::Auto && plan != Plan::Serial {
-        // Pinned paths (tests) run as asked.
-    } else if m <= TINY && n <= TINY && k <= TINY_K {
+    // Pinned paths (tests) run as asked; the others take tiny products aside.
+    if matches!(plan, Plan::Auto | Plan::Serial) && m <= TINY && n <= TINY && k <= TINY_K {
         tiny_products(p, c);
         return;
     }
