@@ -56,6 +56,7 @@
 #![warn(missing_docs)]
 
 pub mod anomaly;
+mod attention;
 mod composite;
 mod custom;
 mod engine;
@@ -67,6 +68,7 @@ mod op;
 mod ops_impl;
 mod var;
 
+pub use attention::Attention;
 pub use custom::CustomOp;
 pub use engine::{grad, GradOptions};
 pub use error::{Error, Result};

@@ -6,7 +6,7 @@ use crate::layers::linear::Linear;
 use crate::module::{Collector, Forward, Module};
 use crate::param::{Param, ParamSource};
 use crate::{Error, Result};
-use ferrograd_autograd::Var;
+use ferrograd_autograd::{Attention, Var};
 use ferrograd_tensor::Tensor;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -167,7 +167,7 @@ impl InvertedDropout {
 /// ```
 /// use ferrograd_nn::layers::attention::{AttentionMask, MultiHeadAttention};
 /// use ferrograd_nn::Module;
-/// use ferrograd_autograd::Var;
+/// use ferrograd_autograd::{Attention, Var};
 /// use ferrograd_tensor::Tensor;
 /// let mha = MultiHeadAttention::new(8, 2, true, 0).unwrap();
 /// let x = Var::constant(Tensor::ones(&[3, 5, 8]).unwrap());
@@ -238,9 +238,8 @@ impl MultiHeadAttention {
     }
 
     /// `x [B, L, D]` projected by rows `which·D..(which+1)·D` of the
-    /// in-projection (`count` blocks at once) and split into heads:
-    /// `[count, B, H, L, dh]`.
-    fn project(&self, p: &dyn ParamSource, x: &Var, which: usize, count: usize) -> Result<Var> {
+    /// in-projection (`count` blocks at once): `[B, L, count·D]`.
+    fn projected(&self, p: &dyn ParamSource, x: &Var, which: usize, count: usize) -> Result<Var> {
         let d = self.d_model();
         let dims = x.dims();
         if dims.len() != 3 || dims[2] != d {
@@ -248,7 +247,6 @@ impl MultiHeadAttention {
                 "attention: inputs must be [batch, length, {d}], got {dims:?}"
             )));
         }
-        let (b, l, h) = (dims[0], dims[1], self.heads);
         let full = count == 3;
         let mut w = p.var(&self.in_proj_weight);
         if !full {
@@ -262,6 +260,13 @@ impl MultiHeadAttention {
             }
             y = y.add(&bias)?;
         }
+        Ok(y)
+    }
+
+    /// [`Self::projected`] split into heads: `[count, B, H, L, dh]`.
+    fn project(&self, p: &dyn ParamSource, x: &Var, which: usize, count: usize) -> Result<Var> {
+        let y = self.projected(p, x, which, count)?;
+        let (b, l, h, d) = (x.dims()[0], x.dims()[1], self.heads, self.d_model());
         Ok(y.reshape(&[b, l, count, h, d / h])?
             .permute(&[2, 0, 3, 1, 4])?)
     }
@@ -322,7 +327,11 @@ impl MultiHeadAttention {
     }
 
     /// Attention of queries `q [B, T, D]` over keys `k [B, S, D]` and values
-    /// `v [B, S, D]`, with parameters from `p`: `[B, T, D]`.
+    /// `v [B, S, D]`, with parameters from `p`: `[B, T, D]`. Without
+    /// dropout on the weights (`p = 0` or eval mode) it runs the fused
+    /// primitive ([`ferrograd_autograd::Attention`]: heads read through
+    /// strides, no scores or mask tensors), otherwise the composed ops of
+    /// [`Self::forward_qkv_with_weights`].
     pub fn forward_qkv_with(
         &self,
         p: &dyn ParamSource,
@@ -331,7 +340,40 @@ impl MultiHeadAttention {
         v: &Var,
         mask: &AttentionMask,
     ) -> Result<Var> {
-        Ok(self.forward_qkv_with_weights(p, q, k, v, mask)?.0)
+        if self.training && self.dropout.p() > 0.0 {
+            return Ok(self.forward_qkv_with_weights(p, q, k, v, mask)?.0);
+        }
+        let (d, h) = (self.d_model(), self.heads);
+        let att = Attention::new(h, 1.0 / ((d / h) as f32).sqrt());
+        let same = q.id() == k.id() && k.id() == v.id();
+        if !same && (k.dims() != v.dims() || k.dims().first() != q.dims().first()) {
+            return Err(Error::Config(format!(
+                "attention: keys {:?} and values {:?} must match, with the queries' batch {:?}",
+                k.dims(),
+                v.dims(),
+                q.dims()
+            )));
+        }
+        let masked = |att: Attention, b: usize, t: usize, s: usize| -> Result<Attention> {
+            Ok(match mask.combined(b, t, s)? {
+                Some(m) => att.with_mask(m, MASKED_SCORE),
+                None => att,
+            })
+        };
+        let merged = if same {
+            let qkv = self.projected(p, q, 0, 3)?;
+            let (b, l) = (qkv.dims()[0], qkv.dims()[1]);
+            masked(att, b, l, l)?.packed(&qkv)?
+        } else {
+            let (qp, kp, vp) = (
+                self.projected(p, q, 0, 1)?,
+                self.projected(p, k, 1, 1)?,
+                self.projected(p, v, 2, 1)?,
+            );
+            let (b, t, s) = (qp.dims()[0], qp.dims()[1], kp.dims()[1]);
+            masked(att, b, t, s)?.separate(&qp, &kp, &vp)?
+        };
+        self.out_proj.forward_with(p, &merged)
     }
 
     /// Per-head attention weights `[B, H, T, S]` (rows sum to 1; masked

@@ -5,6 +5,7 @@
 //! API is [`crate::Tensor`].
 
 pub mod act_grad;
+pub mod attention;
 pub mod binary;
 pub mod index;
 pub mod linalg;
