@@ -150,6 +150,7 @@ fn per_element<const N: usize>(
 
 /// `scale · Q Kᵀ` of head `h` of element `b`, masked, as softmax weights
 /// into `p` (`t × s`); `sc` is `t × s` scratch.
+#[allow(clippy::too_many_arguments)]
 fn weights(
     sh: &Shape,
     q: &Heads,
