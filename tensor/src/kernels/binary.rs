@@ -197,6 +197,7 @@ fn zip_strided<F: Fn(f32, f32) -> f32 + Sync>(
     so: &Shape,
     f: &F,
 ) {
+    #[cfg(feature = "std")]
     let inner = so.dim(so.rank() - 1);
     #[cfg(feature = "std")]
     if simd::worth_parallel(out.len() * 4) && out.len() > inner {
