@@ -12,7 +12,7 @@
 //! differentiated again, to any order.
 
 use crate::custom::CustomOp;
-use crate::{grad, Error, GradOptions, Result, Var};
+use crate::{Error, Result, Var};
 use ferrograd_tensor::buffer::{for_overwrite, recycle};
 use ferrograd_tensor::kernels::attention::{backward, forward, Heads, Scores, Shape};
 use ferrograd_tensor::Tensor;
@@ -299,24 +299,8 @@ impl AttentionOp {
     /// The gradient of [`Attention::composite`] at the same inputs,
     /// recorded when grad mode is on (so it can be differentiated again).
     fn composite_backward(&self, x: &[Var], g: &Var) -> Result<Vec<Option<Var>>> {
-        let create_graph = crate::is_grad_enabled();
-        let _on = crate::set_grad_enabled(true);
-        let refs: Vec<&Var> = x.iter().collect();
-        let y = self.settings.composite(&refs)?;
-        let wanted: Vec<&Var> = x.iter().filter(|v| v.requires_grad()).collect();
-        let opts = GradOptions {
-            create_graph,
-            allow_unused: true,
-        };
-        let mut grads = grad(&[&y], &wanted, Some(&[g]), opts)?.into_iter();
-        Ok(x.iter()
-            .map(|v| {
-                if v.requires_grad() {
-                    grads.next()
-                } else {
-                    None
-                }
-            })
-            .collect())
+        crate::custom::composite_rule(x, g, |x| {
+            self.settings.composite(&x.iter().collect::<Vec<_>>())
+        })
     }
 }

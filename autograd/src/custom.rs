@@ -45,3 +45,33 @@ impl Var {
         Var::apply(Op::Custom(op), inputs)
     }
 }
+
+/// The backward rule of a fused primitive written as the gradient of an
+/// equivalent composite of differentiable ops: `composite(x)` is recorded
+/// with grad mode on and differentiated with respect to the inputs that
+/// require a gradient (`create_graph` when grad mode was on, so the rule
+/// can be differentiated again). `None` for the other inputs.
+pub(crate) fn composite_rule(
+    x: &[Var],
+    g: &Var,
+    composite: impl FnOnce(&[Var]) -> Result<Var>,
+) -> Result<Vec<Option<Var>>> {
+    let create_graph = crate::is_grad_enabled();
+    let _on = crate::set_grad_enabled(true);
+    let y = composite(x)?;
+    let wanted: Vec<&Var> = x.iter().filter(|v| v.requires_grad()).collect();
+    let opts = crate::GradOptions {
+        create_graph,
+        allow_unused: true,
+    };
+    let mut grads = crate::grad(&[&y], &wanted, Some(&[g]), opts)?.into_iter();
+    Ok(x.iter()
+        .map(|v| {
+            if v.requires_grad() {
+                grads.next()
+            } else {
+                None
+            }
+        })
+        .collect())
+}

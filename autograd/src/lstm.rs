@@ -16,7 +16,7 @@
 //! order.
 
 use crate::custom::CustomOp;
-use crate::{grad, Error, GradOptions, Result, Var};
+use crate::{Error, Result, Var};
 use ferrograd_tensor::buffer::{for_overwrite, recycle, zeros};
 use ferrograd_tensor::kernels::lstm;
 use ferrograd_tensor::kernels::matmul::{matmul, matmul_prepacked, Operand, PackedB};
@@ -210,24 +210,9 @@ fn fused_backward(x: &[Var], y: &Var, g: &Var, saved: &Saved) -> Result<Vec<Opti
 /// The gradient of [`lstm_sequence_composite`] at the same inputs, recorded
 /// when grad mode is on (so it can be differentiated again).
 fn composite_backward(x: &[Var], g: &Var) -> Result<Vec<Option<Var>>> {
-    let create_graph = crate::is_grad_enabled();
-    let _on = crate::set_grad_enabled(true);
-    let y = lstm_sequence_composite(&x[0], &x[1], &x[2], &x[3])?;
-    let wanted: Vec<&Var> = x.iter().filter(|v| v.requires_grad()).collect();
-    let opts = GradOptions {
-        create_graph,
-        allow_unused: true,
-    };
-    let mut grads = grad(&[&y], &wanted, Some(&[g]), opts)?.into_iter();
-    Ok(x.iter()
-        .map(|v| {
-            if v.requires_grad() {
-                grads.next()
-            } else {
-                None
-            }
-        })
-        .collect())
+    crate::custom::composite_rule(x, g, |x| {
+        lstm_sequence_composite(&x[0], &x[1], &x[2], &x[3])
+    })
 }
 
 /// The LSTM recurrence of [`Var::lstm_sequence`] written with ordinary

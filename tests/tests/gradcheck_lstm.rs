@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{check, config, uniform};
+use common::{assert_close, check, config, ramp, uniform};
 use ferrograd_autograd::{grad, lstm_sequence_composite, GradOptions, Var};
 use ferrograd_tensor::Tensor;
 use proptest::prelude::*;
@@ -24,28 +24,6 @@ fn inputs(t: usize, b: usize, h: usize) -> impl Strategy<Value = Vec<Tensor>> {
 
 fn sizes() -> impl Strategy<Value = Vec<Tensor>> {
     (1usize..=3, 1usize..=3, 1usize..=3).prop_flat_map(|(t, b, h)| inputs(t, b, h))
-}
-
-/// Deterministic values in about [−scale, scale].
-fn ramp(dims: &[usize], seed: u32, scale: f32) -> Tensor {
-    let n: usize = dims.iter().product();
-    let v = (0..n)
-        .map(|i| {
-            let s = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
-            ((s >> 8) % 2001) as f32 / 1000.0 * scale - scale
-        })
-        .collect();
-    Tensor::from_vec(v, dims).unwrap()
-}
-
-fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
-    assert_eq!(a.dims(), b.dims(), "{what}");
-    for (i, (x, y)) in a.data().iter().zip(b.data()).enumerate() {
-        assert!(
-            (x - y).abs() <= tol * (1.0 + y.abs()),
-            "{what}[{i}]: {x} vs {y}"
-        );
-    }
 }
 
 /// Values, first-order gradients (fused backward) and a second-order

@@ -194,3 +194,26 @@ pub fn scaled_eye(n: usize, c: f32) -> Var {
 pub fn sq(y: Var) -> Var {
     y.square()
 }
+
+/// Deterministic values in about [−scale, scale].
+pub fn ramp(dims: &[usize], seed: u32, scale: f32) -> Tensor {
+    let n: usize = dims.iter().product();
+    let v = (0..n)
+        .map(|i| {
+            let s = (i as u32).wrapping_mul(2_654_435_761) ^ seed.wrapping_mul(40_503);
+            ((s >> 8) % 2001) as f32 / 1000.0 * scale - scale
+        })
+        .collect();
+    Tensor::from_vec(v, dims).unwrap()
+}
+
+/// Panics unless `a` and `b` agree within `tol` relative to `1 + |b|`.
+pub fn assert_close(a: &Tensor, b: &Tensor, tol: f32, what: &str) {
+    assert_eq!(a.dims(), b.dims(), "{what}");
+    for (i, (x, y)) in a.data().iter().zip(b.data()).enumerate() {
+        assert!(
+            (x - y).abs() <= tol * (1.0 + y.abs()),
+            "{what}[{i}]: {x} vs {y}"
+        );
+    }
+}
