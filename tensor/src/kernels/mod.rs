@@ -15,3 +15,5 @@ pub mod reduce;
 pub mod simd;
 pub mod unary;
 pub mod vmath;
+#[cfg(feature = "std")]
+pub mod warm;

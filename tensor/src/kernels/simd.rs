@@ -101,12 +101,17 @@ pub fn force(isa: Option<Isa>) {
 }
 
 /// Whether `work` (roughly, multiply-adds or element operations) is large
-/// enough to pay for splitting it across rayon threads.
+/// enough to pay for splitting it across rayon threads. When it is, the
+/// pool's other workers are kept polling for work ([`super::warm`]).
 #[inline]
 pub fn worth_parallel(work: usize) -> bool {
     #[cfg(feature = "std")]
     {
-        work >= (1 << 18) && rayon::current_num_threads() > 1
+        let worth = work >= (1 << 18) && rayon::current_num_threads() > 1;
+        if worth {
+            super::warm::arm();
+        }
+        worth
     }
     #[cfg(not(feature = "std"))]
     {

@@ -396,6 +396,7 @@ fn balanced(total: usize, max: usize, align: usize) -> usize {
 fn threads_for(work: usize) -> usize {
     #[cfg(feature = "std")]
     if work >= PAR_WORK {
+        super::warm::arm();
         return rayon::current_num_threads();
     }
     let _ = work;
@@ -619,7 +620,13 @@ unsafe fn direct_product<K: Kernel>(
 ) {
     let slivers = n.div_ceil(K::NR);
     let row_tiles = m.div_ceil(K::MR);
-    let col_tasks = slivers.min(threads);
+    // Tall products split by rows: each task then reads only its share of
+    // `a` (the larger operand here) instead of all of it.
+    let col_tasks = if row_tiles >= 8 * threads {
+        1
+    } else {
+        slivers.min(threads)
+    };
     let row_tasks = if col_tasks >= threads {
         1
     } else {
