@@ -7,6 +7,27 @@
 
 use crate::Shape;
 
+/// Runs `f(first_row, rows)` over `out` cut into whole rows of `row_len`
+/// values: in one call, or (with `std`, for a large `out`) in several calls
+/// split over rayon threads. Each output value is written by exactly the same
+/// code either way, so the result does not depend on the split.
+fn by_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    #[cfg(feature = "std")]
+    if row_len > 0 && out.len() >= 2 * row_len && super::simd::worth_parallel(out.len() * 2) {
+        use rayon::prelude::*;
+        let rows = out.len() / row_len;
+        // About four pieces per thread, each at least 16 K values.
+        let per = rows
+            .div_ceil(4 * rayon::current_num_threads())
+            .max((1usize << 14).div_ceil(row_len));
+        out.par_chunks_mut(per * row_len)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i * per, chunk));
+        return;
+    }
+    f(0, out)
+}
+
 /// Copies `x` (shape `shape`) into `out` with its axes reordered: output axis
 /// `d` is input axis `perm[d]`.
 pub fn permute(x: &[f32], shape: &Shape, perm: &[usize], out: &mut [f32]) {
@@ -29,24 +50,32 @@ pub fn permute(x: &[f32], shape: &Shape, perm: &[usize], out: &mut [f32]) {
     }
     let inner = dims[rank - 1];
     let inner_stride = strides[rank - 1];
-    let mut idx = [0usize; crate::MAX_RANK];
-    let mut off = 0usize;
-    for row in out.chunks_mut(inner) {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = x[off + j * inner_stride];
+    by_rows(out, inner, |first, chunk| {
+        // The input offset and index of output row `first`.
+        let mut idx = [0usize; crate::MAX_RANK];
+        let (mut off, mut r) = (0usize, first);
+        for d in (0..rank - 1).rev() {
+            idx[d] = r % dims[d];
+            r /= dims[d];
+            off += idx[d] * strides[d];
         }
-        let mut d = rank - 1;
-        while d > 0 {
-            d -= 1;
-            idx[d] += 1;
-            off += strides[d];
-            if idx[d] < dims[d] {
-                break;
+        for row in chunk.chunks_mut(inner) {
+            for (j, o) in row.iter_mut().enumerate() {
+                *o = x[off + j * inner_stride];
             }
-            off -= strides[d] * dims[d];
-            idx[d] = 0;
+            let mut d = rank - 1;
+            while d > 0 {
+                d -= 1;
+                idx[d] += 1;
+                off += strides[d];
+                if idx[d] < dims[d] {
+                    break;
+                }
+                off -= strides[d] * dims[d];
+                idx[d] = 0;
+            }
         }
-    }
+    });
 }
 
 /// `out[o, j, i] = x[o, start + j, i]` for `j < len` (out is `[outer, len, inner]`).
@@ -62,10 +91,13 @@ pub fn narrow(
     assert!(start + len <= n, "narrow: range out of bounds");
     assert_eq!(x.len(), outer * n * inner, "narrow: input length");
     assert_eq!(out.len(), outer * len * inner, "narrow: output length");
-    for o in 0..outer {
-        let src = &x[(o * n + start) * inner..(o * n + start + len) * inner];
-        out[o * len * inner..(o + 1) * len * inner].copy_from_slice(src);
-    }
+    let w = len * inner;
+    by_rows(out, w, |first, chunk| {
+        for (i, row) in chunk.chunks_mut(w).enumerate() {
+            let o = first + i;
+            row.copy_from_slice(&x[(o * n + start) * inner..(o * n + start + len) * inner]);
+        }
+    });
 }
 
 /// The adjoint of [`narrow`]: `out` (`[outer, n, inner]`) is zero except
@@ -82,11 +114,17 @@ pub fn pad_axis(
     assert!(start + len <= n, "pad_axis: range out of bounds");
     assert_eq!(x.len(), outer * len * inner, "pad_axis: input length");
     assert_eq!(out.len(), outer * n * inner, "pad_axis: output length");
-    out.fill(0.0);
-    for o in 0..outer {
-        out[(o * n + start) * inner..(o * n + start + len) * inner]
-            .copy_from_slice(&x[o * len * inner..(o + 1) * len * inner]);
-    }
+    let (w, full) = (len * inner, n * inner);
+    by_rows(out, full, |first, chunk| {
+        for (i, row) in chunk.chunks_mut(full).enumerate() {
+            let o = first + i;
+            let (head, rest) = row.split_at_mut(start * inner);
+            let (mid, tail) = rest.split_at_mut(w);
+            head.fill(0.0);
+            mid.copy_from_slice(&x[o * w..(o + 1) * w]);
+            tail.fill(0.0);
+        }
+    });
 }
 
 /// Concatenates parts along an axis: part `p` is `[outer, sizes[p], inner]`,
@@ -95,14 +133,16 @@ pub fn concat(parts: &[&[f32]], sizes: &[usize], outer: usize, inner: usize, out
     assert_eq!(parts.len(), sizes.len(), "concat: one size per part");
     let total: usize = sizes.iter().sum();
     assert_eq!(out.len(), outer * total * inner, "concat: output length");
-    let mut at = 0;
-    for o in 0..outer {
-        for (p, &n) in parts.iter().zip(sizes) {
-            let w = n * inner;
-            out[at..at + w].copy_from_slice(&p[o * w..(o + 1) * w]);
-            at += w;
+    by_rows(out, total * inner, |first, chunk| {
+        let mut at = 0;
+        for o in first..first + chunk.len() / (total * inner).max(1) {
+            for (p, &n) in parts.iter().zip(sizes) {
+                let w = n * inner;
+                chunk[at..at + w].copy_from_slice(&p[o * w..(o + 1) * w]);
+                at += w;
+            }
         }
-    }
+    });
 }
 
 /// `out[o, j, i] = x[o, idx[j], i]` (out is `[outer, idx.len(), inner]`).
@@ -356,5 +396,51 @@ mod tests {
         let mut o = [0.0; 6];
         concat(&[&[1.0, 2.0], &[3.0, 4.0, 5.0, 6.0]], &[1, 2], 2, 1, &mut o);
         assert_eq!(o, [1.0, 3.0, 4.0, 2.0, 5.0, 6.0]);
+    }
+
+    /// Every copy kernel split over two threads gives the serial result.
+    #[cfg(feature = "std")]
+    #[test]
+    fn copies_split_over_threads_match_one_thread() {
+        use alloc::vec;
+        use alloc::vec::Vec;
+        let (a, b, c, d) = (7usize, 33usize, 29usize, 37usize);
+        let x: Vec<f32> = (0..a * b * c * d).map(|i| i as f32).collect();
+        let shape = Shape::new(&[a, b, c, d]).unwrap();
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                let mut outs = Vec::new();
+                for perm in [[0, 1, 3, 2], [3, 2, 1, 0], [1, 0, 2, 3], [2, 3, 0, 1]] {
+                    let mut o = vec![0.0; x.len()];
+                    permute(&x, &shape, &perm, &mut o);
+                    outs.push(o);
+                }
+                let (outer, n, inner) = (a * b, c, d);
+                let mut o = vec![0.0; outer * 20 * inner];
+                narrow(&x, outer, n, inner, 5, 20, &mut o);
+                let mut padded = vec![1.0; outer * 30 * inner];
+                pad_axis(&o, outer, 30, inner, 3, 20, &mut padded);
+                outs.push(o);
+                outs.push(padded);
+                let mut cat = vec![0.0; 2 * x.len()];
+                concat(&[&x, &x], &[n, n], outer, inner, &mut cat);
+                outs.push(cat);
+                outs
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        assert_eq!(one, two);
+        // Spot checks of the serial results against the definitions.
+        let at = |i: usize, j: usize, k: usize, l: usize| x[((i * b + j) * c + k) * d + l];
+        assert_eq!(one[0][((2 * b + 3) * d + 4) * c + 5], at(2, 3, 5, 4));
+        assert_eq!(one[1][((4 * c + 5) * b + 6) * a + 1], at(1, 6, 5, 4));
+        assert_eq!(one[4][(10 * 20 + 7) * d + 3], x[(10 * c + 12) * d + 3]);
+        assert_eq!(one[5][(10 * 30 + 2) * d], 0.0);
+        assert_eq!(one[5][(10 * 30 + 3) * d + 1], x[(10 * c + 5) * d + 1]);
+        assert_eq!(one[6][(10 * 2 * c + c + 4) * d], x[(10 * c + 4) * d]);
     }
 }
