@@ -48,6 +48,38 @@ pub fn cell_forward(
         c_prev.len() == b * h && c.len() == b * h && tc.len() == b * h && h_out.len() == b * h,
         "lstm cell: state length"
     );
+    #[cfg(feature = "std")]
+    if let Some(rows) = split_rows(b, h) {
+        use rayon::prelude::*;
+        let g = rows * g4;
+        let s = rows * h;
+        act.par_chunks_mut(g)
+            .zip(z.par_chunks(g))
+            .zip(c.par_chunks_mut(s))
+            .zip(tc.par_chunks_mut(s))
+            .zip(h_out.par_chunks_mut(s).zip(c_prev.par_chunks(s)))
+            .for_each(|((((a, zc), cc), t), (ho, cp))| {
+                forward_rows(isa, zc.len() / g4, h, zc, cp, a, cc, t, ho)
+            });
+        return;
+    }
+    forward_rows(isa, b, h, z, c_prev, act, c, tc, h_out)
+}
+
+/// [`cell_forward`] over its rows on the calling thread.
+#[allow(clippy::too_many_arguments)]
+fn forward_rows(
+    isa: Isa,
+    b: usize,
+    h: usize,
+    z: &[f32],
+    c_prev: &[f32],
+    act: &mut [f32],
+    c: &mut [f32],
+    tc: &mut [f32],
+    h_out: &mut [f32],
+) {
+    let g4 = 4 * h;
     for r in 0..b {
         let (zr, ar) = (&z[r * g4..(r + 1) * g4], &mut act[r * g4..(r + 1) * g4]);
         eval(UnaryOp::Sigmoid, isa, &zr[..2 * h], &mut ar[..2 * h]);
@@ -100,6 +132,38 @@ pub fn cell_backward(
             .all(|&l| l == b * h),
         "lstm cell: state length"
     );
+    #[cfg(feature = "std")]
+    if let Some(rows) = split_rows(b, h) {
+        use rayon::prelude::*;
+        let g = rows * g4;
+        let s = rows * h;
+        dz.par_chunks_mut(g)
+            .zip(act.par_chunks(g))
+            .zip(dc_prev.par_chunks_mut(s))
+            .zip(tc.par_chunks(s).zip(c_prev.par_chunks(s)))
+            .zip(gh.par_chunks(s).zip(gc.par_chunks(s)))
+            .for_each(|((((d, a), dcp), (t, cp)), (ghc, gcc))| {
+                backward_rows(a.len() / g4, h, a, t, cp, ghc, gcc, d, dcp)
+            });
+        return;
+    }
+    backward_rows(b, h, act, tc, c_prev, gh, gc, dz, dc_prev)
+}
+
+/// [`cell_backward`] over its rows on the calling thread.
+#[allow(clippy::too_many_arguments)]
+fn backward_rows(
+    b: usize,
+    h: usize,
+    act: &[f32],
+    tc: &[f32],
+    c_prev: &[f32],
+    gh: &[f32],
+    gc: &[f32],
+    dz: &mut [f32],
+    dc_prev: &mut [f32],
+) {
+    let g4 = 4 * h;
     for r in 0..b {
         let (ar, dr) = (&act[r * g4..(r + 1) * g4], &mut dz[r * g4..(r + 1) * g4]);
         let s = r * h;
@@ -117,6 +181,20 @@ pub fn cell_backward(
             dc_prev[s + j] = dc * f[j];
         }
     }
+}
+
+/// Rows per task when a step of `b` rows of `h` units is worth splitting over
+/// threads, else `None`. Rows are independent, so the split changes nothing
+/// but which thread computes a row. The cell's sigmoids and tanhs cost
+/// about as much as 64 simple elementwise operations per unit (forward and
+/// backward each: eight reads and writes and four transcendentals).
+#[cfg(feature = "std")]
+fn split_rows(b: usize, h: usize) -> Option<usize> {
+    let threads = rayon::current_num_threads();
+    if b < 2 || !super::simd::worth_parallel(b * h * 64) {
+        return None;
+    }
+    Some(b.div_ceil(threads.min(b)))
 }
 
 #[cfg(test)]
@@ -211,6 +289,36 @@ mod tests {
             m[k] -= e;
             let num = (loss(&z, &p) - loss(&z, &m)) / (2.0 * e as f64);
             assert!((num - dcp[k] as f64).abs() < 2e-3, "dc[{k}]");
+        }
+    }
+
+    /// A step split over threads by rows gives the one-thread bits.
+    #[cfg(feature = "std")]
+    #[test]
+    fn rows_split_over_threads_match_one_thread() {
+        let (b, h) = (33, 256);
+        let isa = simd::supported();
+        let (z, cp) = (data(b * 4 * h, 3), data(b * h, 4));
+        let (gh, gc) = (data(b * h, 5), data(b * h, 6));
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                assert_eq!(split_rows(b, h).is_some(), threads > 1);
+                let mut act = vec![0.0; b * 4 * h];
+                let (mut c, mut tc, mut ho) =
+                    (vec![0.0; b * h], vec![0.0; b * h], vec![0.0; b * h]);
+                cell_forward(isa, b, h, &z, &cp, &mut act, &mut c, &mut tc, &mut ho);
+                let (mut dz, mut dc) = (vec![0.0; b * 4 * h], vec![0.0; b * h]);
+                cell_backward(b, h, &act, &tc, &cp, &gh, &gc, &mut dz, &mut dc);
+                [act, c, tc, ho, dz, dc]
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        for (a, b) in one.iter().zip(&two) {
+            assert!(a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits()));
         }
     }
 }
