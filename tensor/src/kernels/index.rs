@@ -10,10 +10,15 @@ use crate::Shape;
 /// Runs `f(first_row, rows)` over `out` cut into whole rows of `row_len`
 /// values: in one call, or (with `std`, for a large `out`) in several calls
 /// split over rayon threads. Each output value is written by exactly the same
-/// code either way, so the result does not depend on the split.
+/// code either way, so the result does not depend on the split. An empty
+/// `out` (or rows of no values, which only an empty `out` can hold) calls
+/// nothing: there is nothing to write.
 fn by_rows(out: &mut [f32], row_len: usize, f: impl Fn(usize, &mut [f32]) + Sync + Send) {
+    if out.is_empty() || row_len == 0 {
+        return;
+    }
     #[cfg(feature = "std")]
-    if row_len > 0 && out.len() >= 2 * row_len && super::simd::worth_parallel(out.len() * 2) {
+    if out.len() >= 2 * row_len && super::simd::worth_parallel(out.len() * 2) {
         use rayon::prelude::*;
         let rows = out.len() / row_len;
         // About four pieces per thread, each at least 16 K values.
@@ -442,5 +447,22 @@ mod tests {
         assert_eq!(one[5][(10 * 30 + 2) * d], 0.0);
         assert_eq!(one[5][(10 * 30 + 3) * d + 1], x[(10 * c + 5) * d + 1]);
         assert_eq!(one[6][(10 * 2 * c + c + 4) * d], x[(10 * c + 4) * d]);
+    }
+
+    #[test]
+    fn empty_copies_write_nothing_and_do_not_panic() {
+        use alloc::vec;
+        let x = vec![1.0f32; 12];
+        let mut none: [f32; 0] = [];
+        narrow(&x, 3, 4, 1, 2, 0, &mut none);
+        narrow(&[], 0, 4, 3, 1, 2, &mut none);
+        pad_axis(&[], 0, 4, 3, 1, 2, &mut none);
+        pad_axis(&[], 3, 0, 0, 0, 0, &mut none);
+        concat(&[&[], &[]], &[0, 0], 5, 2, &mut none);
+        concat(&[&[]], &[3], 0, 2, &mut none);
+        permute(&[], &Shape::new(&[0, 3]).unwrap(), &[1, 0], &mut none);
+        let mut padded = vec![7.0f32; 12];
+        pad_axis(&[], 3, 4, 1, 1, 0, &mut padded);
+        assert_eq!(padded, vec![0.0; 12]);
     }
 }
