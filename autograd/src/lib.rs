@@ -64,6 +64,7 @@ mod error;
 mod gradcheck;
 mod lstm;
 mod methods;
+mod mixture;
 mod op;
 mod ops_impl;
 mod var;
@@ -74,6 +75,7 @@ pub use engine::{grad, GradOptions};
 pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
 pub use lstm::lstm_sequence_composite;
+pub use mixture::diag_gaussian_mixture_nll_composite;
 pub use var::{
     is_grad_enabled, live_nodes, no_grad, no_grad_guard, set_grad_enabled, GradModeGuard, Var,
 };

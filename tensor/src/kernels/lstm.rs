@@ -4,21 +4,12 @@
 //!
 //! Gates are stacked i, f, g, o along each row (PyTorch's layout):
 //! `c' = σ(f)·c + σ(i)·tanh(g)`, `h' = σ(o)·tanh(c')`. The sigmoid and tanh
-//! run on the vectorised polynomials of [`vmath`] when `isa` allows it, and
-//! on [`unary::apply`] (libm) for [`Isa::Scalar`].
+//! run on the vectorised polynomials of [`super::vmath`] when `isa` allows it, and
+//! on [`super::unary::apply`] (libm) for [`Isa::Scalar`].
 
 use super::simd::Isa;
-use super::unary::{self, UnaryOp};
-use super::vmath;
-
-/// `out = op(x)` on the vectorised path when `isa` has one, else libm.
-fn eval(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) {
-    if !vmath::eval(op, isa, x, out) {
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = unary::apply(op, v);
-        }
-    }
-}
+use super::unary::UnaryOp;
+use super::vmath::eval_or_libm as eval;
 
 /// One step forward for a batch of `b` rows of `h` units: from the gate
 /// pre-activations `z [b, 4h]` and the previous cell `c_prev [b, h]`, writes

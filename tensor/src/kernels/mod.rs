@@ -11,6 +11,7 @@ pub mod index;
 pub mod linalg;
 pub mod lstm;
 pub mod matmul;
+pub mod mixture;
 pub mod reduce;
 pub mod simd;
 pub mod unary;

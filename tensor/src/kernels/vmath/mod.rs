@@ -130,3 +130,16 @@ pub fn eval(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) -> bool {
         false
     }
 }
+
+/// `out[i] = op(x[i])`: [`eval`] when it can, else `libm` through
+/// [`super::unary::apply`] (every op, every build), serially.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn eval_or_libm(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) {
+    if !eval(op, isa, x, out) {
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = super::unary::apply(op, v);
+        }
+    }
+}
