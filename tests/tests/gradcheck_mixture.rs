@@ -4,11 +4,17 @@
 //! Logits, means and targets are in −1.5..1.5, log-σ in −0.5..0.5 (σ in
 //! 0.6..1.65, so the standardised residuals stay moderate). Each test runs
 //! `gradcheck` and `gradgradcheck` with respect to all four inputs.
+//!
+//! The loss is one fused primitive (`Var::diag_gaussian_mixture_nll`); it
+//! is also compared with the same function written with ordinary ops
+//! (`diag_gaussian_mixture_nll_composite`): values, gradients and a
+//! second-order quantity, on one thread and on two (where large batches
+//! split over threads).
 
 mod common;
 
-use common::{check, config, uniform, Dims};
-use ferrograd_autograd::Var;
+use common::{assert_close, check, config, ramp, uniform, Dims};
+use ferrograd_autograd::{diag_gaussian_mixture_nll_composite, grad, GradOptions, Var};
 use ferrograd_nn::losses::{diag_gaussian_mixture_nll, Reduction};
 use ferrograd_tensor::Tensor;
 use proptest::prelude::*;
@@ -59,4 +65,78 @@ proptest! {
     fn diag_gaussian_mixture_nll_gradients(inputs in mixture(), r in reduction()) {
         check(|v| nll(v, r), &inputs)?;
     }
+}
+
+/// Fused against composite on `lead` mixtures of K components in D
+/// dimensions; `target` a constant when `constant_target`.
+fn fused_matches_composite(lead: &[usize], k: usize, d: usize, constant_target: bool) {
+    let mk =
+        |dims: Dims, seed: u32, scale: f32, param: bool| Var::new(ramp(&dims, seed, scale), param);
+    let l = mk(cat(lead, &[k]), 1, 2.0, true);
+    let m = mk(cat(lead, &[k, d]), 2, 1.5, true);
+    let s = mk(cat(lead, &[k, d]), 3, 0.5, true);
+    let t = mk(cat(lead, &[d]), 4, 1.5, !constant_target);
+    let proj = Var::constant(ramp(lead, 5, 1.0));
+    let fused = l.diag_gaussian_mixture_nll(&m, &s, &t).unwrap();
+    let comp = diag_gaussian_mixture_nll_composite(&l, &m, &s, &t).unwrap();
+    assert_close(fused.value(), comp.value(), 1e-5, "value");
+    let mut wrt = vec![&l, &m, &s];
+    if !constant_target {
+        wrt.push(&t);
+    }
+    let loss = |y: &Var| y.mul(&proj).unwrap().sum_all();
+    let gf = grad(&[&loss(&fused)], &wrt, None, GradOptions::default()).unwrap();
+    let gc = grad(&[&loss(&comp)], &wrt, None, GradOptions::default()).unwrap();
+    for (i, (a, b)) in gf.iter().zip(&gc).enumerate() {
+        assert_close(a.value(), b.value(), 1e-4, &format!("grad {i}"));
+    }
+    let second = |y: &Var| {
+        let g = grad(&[&loss(y)], &wrt, None, GradOptions::create_graph()).unwrap();
+        let n = g
+            .iter()
+            .map(|g| g.square().sum_all())
+            .reduce(|a, b| a.add(&b).unwrap());
+        grad(&[&n.unwrap()], &[&s], None, GradOptions::default()).unwrap()[0]
+            .value()
+            .clone()
+    };
+    assert_close(&second(&fused), &second(&comp), 1e-3, "second order");
+}
+
+#[test]
+fn fused_matches_composite_on_one_and_two_threads() {
+    for threads in [1, 2] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        pool.install(|| {
+            fused_matches_composite(&[3, 2], 4, 3, false);
+            fused_matches_composite(&[], 2, 5, true);
+            // Large enough to split over threads (the MDN-RNN's sizes).
+            fused_matches_composite(&[32, 50], 5, 32, true);
+            fused_matches_composite(&[40, 50, 32], 5, 1, false);
+        });
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors() {
+    let v = |d: &[usize]| Var::constant(Tensor::zeros(d).unwrap());
+    let nll = |l: &[usize], m: &[usize], s: &[usize], t: &[usize]| {
+        v(l).diag_gaussian_mixture_nll(&v(m), &v(s), &v(t))
+    };
+    assert!(nll(&[2, 3], &[2, 3, 4], &[2, 3, 4], &[2, 4]).is_ok());
+    assert!(nll(&[2, 3], &[2, 3, 4], &[2, 3, 5], &[2, 4]).is_err());
+    assert!(nll(&[2, 2], &[2, 3, 4], &[2, 3, 4], &[2, 4]).is_err());
+    assert!(nll(&[2, 3], &[2, 3, 4], &[2, 3, 4], &[2, 3]).is_err());
+    assert!(nll(&[2, 0], &[2, 0, 4], &[2, 0, 4], &[2, 4]).is_err());
+    assert!(nll(&[3], &[3], &[3], &[]).is_err());
+    // An empty batch is no error: an empty result.
+    assert_eq!(
+        nll(&[0, 3], &[0, 3, 4], &[0, 3, 4], &[0, 4])
+            .unwrap()
+            .dims(),
+        &[0]
+    );
 }
