@@ -306,14 +306,14 @@ pub fn nll_backward(isa: Isa, m: Mixture, x: Inputs<'_>, g: &[f32], out: Grads<'
                 let gamma = block.posterior[i];
                 dl[i] = gr * (block.weights[i] - gamma);
                 let w = gr * gamma;
-                for j in 0..d {
+                for (j, dtj) in dtr.iter_mut().enumerate() {
                     let at = i * d + j;
                     let z = block.z[at];
                     // ∂ℓ/∂μ = z/σ and ∂ℓ/∂log σ = z² − 1; ∂nll/∂ℓ_k = −γ_k.
                     let dmu = -w * z * block.inv_sigma[at];
                     dm[at] = dmu;
                     ds[at] = -w * (z * z - 1.0);
-                    dtr[j] -= dmu;
+                    *dtj -= dmu;
                 }
             }
         }
