@@ -336,6 +336,26 @@ mod tests {
             .collect()
     }
 
+    /// Logits, means, log-σ and targets of `m`, from seeds `seed..seed + 4`.
+    fn values(m: Mixture, seed: u32) -> [Vec<f32>; 4] {
+        let kd = m.rows * m.k * m.d;
+        [
+            data(m.rows * m.k, seed, 3.0),
+            data(kd, seed + 1, 2.0),
+            data(kd, seed + 2, 1.0),
+            data(m.rows * m.d, seed + 3, 2.0),
+        ]
+    }
+
+    fn inputs(v: &[Vec<f32>; 4]) -> Inputs<'_> {
+        Inputs {
+            logits: &v[0],
+            means: &v[1],
+            log_sigmas: &v[2],
+            target: &v[3],
+        }
+    }
+
     /// The definition in f64, one row at a time.
     fn reference(m: Mixture, x: &Inputs<'_>) -> Vec<f64> {
         let (k, d) = (m.k, m.d);
@@ -369,18 +389,8 @@ mod tests {
             k: 5,
             d: 3,
         };
-        let (lg, mu, ls, t) = (
-            data(m.rows * m.k, 1, 3.0),
-            data(m.rows * m.k * m.d, 2, 2.0),
-            data(m.rows * m.k * m.d, 3, 1.0),
-            data(m.rows * m.d, 4, 2.0),
-        );
-        let x = Inputs {
-            logits: &lg,
-            means: &mu,
-            log_sigmas: &ls,
-            target: &t,
-        };
+        let v = values(m, 1);
+        let x = inputs(&v);
         let want = reference(m, &x);
         for isa in [Isa::Scalar, super::super::simd::supported()] {
             let mut out = vec![0.0; m.rows];
@@ -471,18 +481,9 @@ mod tests {
             k: 5,
             d: 32,
         };
-        let (lg, mu, ls, t) = (
-            data(m.rows * m.k, 9, 3.0),
-            data(m.rows * m.k * m.d, 10, 2.0),
-            data(m.rows * m.k * m.d, 11, 1.0),
-            data(m.rows * m.d, 12, 2.0),
-        );
-        let x = Inputs {
-            logits: &lg,
-            means: &mu,
-            log_sigmas: &ls,
-            target: &t,
-        };
+        let v = values(m, 9);
+        let x = inputs(&v);
+        let [lg, mu, ls, t] = &v;
         let g = data(m.rows, 13, 1.0);
         let isa = super::super::simd::supported();
         let run = |threads: usize| {
