@@ -483,7 +483,6 @@ mod tests {
         };
         let v = values(m, 9);
         let x = inputs(&v);
-        let [lg, mu, ls, t] = &v;
         let g = data(m.rows, 13, 1.0);
         let isa = super::super::simd::supported();
         let run = |threads: usize| {
@@ -494,8 +493,7 @@ mod tests {
             pool.install(|| {
                 let mut out = vec![0.0; m.rows];
                 nll_forward(isa, m, x, &mut out);
-                let mut gs =
-                    [lg.clone(), mu.clone(), ls.clone(), t.clone()].map(|a| vec![0.0; a.len()]);
+                let mut gs = v.each_ref().map(|a| vec![0.0; a.len()]);
                 let [a, b, c, e] = &mut gs;
                 nll_backward(
                     isa,
