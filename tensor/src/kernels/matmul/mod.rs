@@ -686,8 +686,15 @@ unsafe fn direct_product<K: Kernel>(
     });
 }
 
-/// The blocked (packed) path, parallel over row blocks (and column slivers
-/// when there are few) of each packed `B` panel when `threads > 1`.
+/// The blocked (packed) path. With `threads > 1` the product is cut into
+/// one piece per thread, by rows when `m ≥ n` and by columns otherwise, and
+/// each piece runs [`blocked_serial`] with its own packing buffers: a
+/// thread then reads only panels it packed itself (from its own caches),
+/// at the price of packing the smaller operand once per thread. Sharing one
+/// packed `B` panel made both threads pull half of it from the other core
+/// at every `A` block, which on two cores cost more than the packing saves.
+/// The bits do not depend on the split: each output is summed over the same
+/// `KC` slabs in the same order.
 ///
 /// # Safety
 /// As [`direct_product`].
@@ -700,48 +707,61 @@ unsafe fn blocked_product<K: Kernel>(
     c: OutPtr,
     threads: usize,
 ) {
+    let by_rows = m >= n;
+    let (len, align) = if by_rows { (m, K::MR) } else { (n, K::NR) };
+    let pieces = threads.min(len.div_ceil(align)).max(1);
+    let per = len.div_ceil(pieces).next_multiple_of(align);
+    let pieces = len.div_ceil(per);
+    for_each_task(pieces, threads, |t| {
+        let (s0, s1) = (t * per, ((t + 1) * per).min(len));
+        // SAFETY: the piece's rows (or columns) of `a`, `b` and `c` are in
+        // bounds, and its part of `c` is this task's alone.
+        unsafe {
+            if by_rows {
+                let out = c.get().wrapping_add(s0 * n);
+                blocked_serial::<K>(s1 - s0, n, k, a.at(s0, 0), b, out, n);
+            } else {
+                let out = c.get().wrapping_add(s0);
+                blocked_serial::<K>(m, s1 - s0, k, a, b.at(0, s0), out, n);
+            }
+        }
+    });
+}
+
+/// The packed BLIS loop nest on the calling thread: `C` is `m × n` with row
+/// stride `ldc`.
+///
+/// # Safety
+/// As [`direct_product`], with `c` holding `m` rows of `ldc ≥ n` floats.
+unsafe fn blocked_serial<K: Kernel>(
+    m: usize,
+    n: usize,
+    k: usize,
+    a: View,
+    b: View,
+    c: *mut f32,
+    ldc: usize,
+) {
     let kc_max = balanced(k, K::KC, 1);
     let nc_max = balanced(n, K::NC, K::NR);
-    let mc = if threads > 1 {
-        let blocks = m.div_ceil(K::MC).next_multiple_of(threads);
-        m.div_ceil(blocks).next_multiple_of(K::MR)
-    } else {
-        balanced(m, K::MC, K::MR)
-    };
-    let m_blocks = m.div_ceil(mc);
+    let mc_max = balanced(m, K::MC, K::MR);
     scratch::with(scratch::PANEL, nc_max * kc_max, |bp| {
-        let bp = OutPtr(bp);
-        let mut jc = 0;
-        while jc < n {
-            let nc = nc_max.min(n - jc);
-            let slivers = nc.div_ceil(K::NR);
-            let col_split = if m_blocks < threads {
-                slivers.min(threads.div_ceil(m_blocks))
-            } else {
-                1
-            };
-            let mut pc = 0;
-            while pc < k {
-                let kc = kc_max.min(k - pc);
-                let per_task = slivers.div_ceil(threads).max(4);
-                for_each_task(slivers.div_ceil(per_task), threads, |t| {
-                    let (s0, s1) = (t * per_task, ((t + 1) * per_task).min(slivers));
-                    let nr0 = s0 * K::NR;
-                    let cols = (s1 * K::NR).min(nc) - nr0;
-                    // SAFETY: the block is inside `b`; slivers `s0..s1` of
-                    // the panel (`nc_max × kc_max` floats) are this task's.
-                    unsafe { K::pack_b(kc, cols, b.at(pc, jc + nr0), bp.get().add(nr0 * kc)) };
-                });
-                for_each_task(m_blocks * col_split, threads, |t| {
-                    let (ib, cs) = (t / col_split, t % col_split);
-                    let (s0, s1) = (cs * slivers / col_split, (cs + 1) * slivers / col_split);
-                    let ic = ib * mc;
-                    let mcb = mc.min(m - ic);
-                    scratch::with(scratch::BLOCK, mc * kc, |ap| {
-                        // SAFETY: the block is inside `a`; `ap` holds `mc × kc`.
+        scratch::with(scratch::BLOCK, mc_max * kc_max, |ap| {
+            let mut jc = 0;
+            while jc < n {
+                let nc = nc_max.min(n - jc);
+                let mut pc = 0;
+                while pc < k {
+                    let kc = kc_max.min(k - pc);
+                    // SAFETY: the block is inside `b`; `bp` holds `nc_max × kc_max`.
+                    unsafe { K::pack_b(kc, nc, b.at(pc, jc), bp) };
+                    let mut ic = 0;
+                    while ic < m {
+                        let mcb = mc_max.min(m - ic);
+                        // SAFETY: the block is inside `a`; `ap` holds `mc_max × kc_max`.
                         unsafe { K::pack_a(mcb, kc, a.at(ic, pc), ap) };
-                        for s in s0..s1 {
-                            let jr = s * K::NR;
+                        let mut jr = 0;
+                        while jr < nc {
                             let nr = K::NR.min(nc - jr);
                             let mut ir = 0;
                             while ir < mcb {
@@ -751,26 +771,28 @@ unsafe fn blocked_product<K: Kernel>(
                                     a: ap.wrapping_add(ir * kc),
                                     rsa: 1,
                                     csa: K::MR,
-                                    b: bp.get().wrapping_add(jr * kc),
+                                    b: bp.wrapping_add(jr * kc),
                                     rsb: K::NR,
-                                    c: c.get().wrapping_add((ic + ir) * n + jc + jr),
-                                    ldc: n,
+                                    c: c.wrapping_add((ic + ir) * ldc + jc + jr),
+                                    ldc,
                                     nr,
                                     acc: pc > 0,
                                 };
                                 // SAFETY: packed slivers hold `kc` steps of
-                                // `MR` / `NR` floats; the `rows × nr` tile of
-                                // `c` belongs to this task alone.
+                                // `MR` / `NR` floats; the `rows × nr` tile is
+                                // inside `c`.
                                 unsafe { K::tile(rows, true, &t) };
                                 ir += rows;
                             }
+                            jr += K::NR;
                         }
-                    });
-                });
-                pc += kc;
+                        ic += mcb;
+                    }
+                    pc += kc;
+                }
+                jc += nc;
             }
-            jc += nc;
-        }
+        });
     });
 }
 
