@@ -36,8 +36,9 @@
 //!   the matrices. `k = 0` gives zeros.
 //! * With `std`, products of at least [`PAR_WORK`] multiply-adds (a 64³
 //!   product is 8× below it) run on rayon: over the batch when it is long
-//!   enough, otherwise within each product over `MC` row blocks (and column
-//!   slivers when there are few row blocks) sharing one packed `B` panel.
+//!   enough, otherwise within each product: the blocked path in one piece
+//!   of rows (or columns) per thread, each packing its own panels; the
+//!   direct path over column slivers or rows.
 
 mod pack;
 mod prepacked;
