@@ -130,9 +130,10 @@ unsafe fn product<K: Kernel>(m: usize, a: Operand<'_>, b: &PackedB, c: &mut [f32
     let a = a.view(0);
     let threads = threads_for(m.saturating_mul(n).saturating_mul(k));
     let panels = n.div_ceil(nc_max);
-    // Each panel's slivers split into `split` column groups (≥ 8 slivers each).
+    // Each panel's slivers split into `split` column groups (≥ 4 slivers
+    // each: an LSTM's backward `dh · W_hᵀ` has 256 columns, 8 slivers).
     let max_slivers = nc_max.div_ceil(K::NR);
-    let split = threads.min(max_slivers.div_ceil(8)).max(1);
+    let split = threads.min(max_slivers.div_ceil(4)).max(1);
     let out = OutPtr(c.as_mut_ptr());
     let packed = b.data.as_ptr() as usize;
     for_each_task(panels * split, threads, |t| {
