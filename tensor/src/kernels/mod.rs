@@ -12,6 +12,7 @@ pub mod linalg;
 pub mod lstm;
 pub mod matmul;
 pub mod mixture;
+pub mod mixture_lanes;
 pub mod reduce;
 pub mod simd;
 pub mod unary;
