@@ -65,6 +65,7 @@ mod gradcheck;
 mod lstm;
 mod methods;
 mod mixture;
+mod mixture_lanes;
 mod op;
 mod ops_impl;
 mod var;
@@ -76,6 +77,7 @@ pub use error::{Error, Result};
 pub use gradcheck::{gradcheck, gradgradcheck, GradcheckError, GradcheckOptions};
 pub use lstm::lstm_sequence_composite;
 pub use mixture::diag_gaussian_mixture_nll_composite;
+pub use mixture_lanes::per_dim_gaussian_mixture_nll_composite;
 pub use var::{
     is_grad_enabled, live_nodes, no_grad, no_grad_guard, set_grad_enabled, GradModeGuard, Var,
 };

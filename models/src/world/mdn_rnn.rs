@@ -311,22 +311,11 @@ impl MdnRnn {
                 self.config.z_dim
             )));
         }
-        // [B, T, K, Z] → [B, T, Z, K] (and a trailing axis of 1 for the
-        // one-dimensional Gaussians).
-        let per = |v: &Var| -> Result<Var> {
-            let p = v.permute(&[0, 1, 3, 2])?;
-            let mut dims = p.dims().to_vec();
-            dims.push(1);
-            Ok(p.reshape(&dims)?)
-        };
-        let target = z_next.reshape(&[zd[0], zd[1], zd[2], 1])?;
-        let nll = diag_gaussian_mixture_nll(
-            &o.logits.permute(&[0, 1, 3, 2])?,
-            &per(&o.means)?,
-            &per(&o.log_sigmas)?,
-            &target,
-            Reduction::None,
-        )?;
+        // Logits, means and log-σ are [B, T, K, Z]: Z mixtures side by
+        // side, read in place by the fused per-dimension primitive.
+        let nll = o
+            .logits
+            .per_dim_gaussian_mixture_nll(&o.means, &o.log_sigmas, z_next)?;
         Ok(nll.sum(&[2], false)?)
     }
 

@@ -46,7 +46,11 @@ impl Lanes {
         assert!(k > 0 && l > 0, "mixture lanes: K and L must be at least 1");
         assert_eq!(x.logits.len(), r * k * l, "mixture lanes: logits length");
         assert_eq!(x.means.len(), r * k * l, "mixture lanes: means length");
-        assert_eq!(x.log_sigmas.len(), r * k * l, "mixture lanes: log_sigmas length");
+        assert_eq!(
+            x.log_sigmas.len(),
+            r * k * l,
+            "mixture lanes: log_sigmas length"
+        );
         assert_eq!(x.target.len(), r * l, "mixture lanes: target length");
     }
 
@@ -227,7 +231,11 @@ impl Block {
                 }
             }
         }
-        for ((o, &mx), &lsum) in self.nll[..nl].iter_mut().zip(maxes.iter()).zip(log_sums.iter()) {
+        for ((o, &mx), &lsum) in self.nll[..nl]
+            .iter_mut()
+            .zip(maxes.iter())
+            .zip(log_sums.iter())
+        {
             // No component has any mass (ℓ all −∞): the likelihood is 0.
             *o = if mx == f32::NEG_INFINITY {
                 f32::INFINITY

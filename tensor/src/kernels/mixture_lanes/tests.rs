@@ -54,7 +54,12 @@ fn to_rows(m: Lanes, v: &[f32]) -> Vec<f32> {
 /// The row kernel's forward and backward on the permuted inputs, with the
 /// gradients permuted back.
 fn by_rows(isa: Isa, m: Lanes, v: &[Vec<f32>; 4], g: &[f32]) -> (Vec<f32>, [Vec<f32>; 4]) {
-    let p = [to_rows(m, &v[0]), to_rows(m, &v[1]), to_rows(m, &v[2]), v[3].clone()];
+    let p = [
+        to_rows(m, &v[0]),
+        to_rows(m, &v[1]),
+        to_rows(m, &v[2]),
+        v[3].clone(),
+    ];
     let rm = Mixture {
         rows: m.rows * m.lanes,
         k: m.k,
