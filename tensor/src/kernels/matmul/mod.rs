@@ -133,7 +133,10 @@ pub fn matmul(
     let Some(p) = Problem::new(batch, m, n, k, a, b, c) else {
         return;
     };
-    if n == 1 && simd::active() != simd::Isa::Scalar {
+    // One output column, unless the product is tiny (a batch of 2 × 2
+    // factors times residuals), which `run` does one output at a time.
+    let tiny = m <= TINY && k <= TINY_K;
+    if n == 1 && !tiny && simd::active() != simd::Isa::Scalar {
         matrix_vector(&p, c);
         return;
     }
@@ -557,7 +560,31 @@ fn matrix_vector(p: &Problem<'_>, c: &mut [f32]) {
                 .sum()
         }
     };
+    // `A` read transposed (a weight gradient `gᵀ · x`): its columns are
+    // contiguous, so accumulate whole columns (`c += A[:, q] · b[q]`, in
+    // order of `q`: the same sums as the dot product) instead of gathering
+    // each row through a stride of `m`.
+    let by_columns = p.a.row_stride == 1 && p.a.col_stride != 1;
     let rows = |start: usize, out: &mut [f32]| {
+        if by_columns {
+            let mut at = 0;
+            while at < out.len() {
+                let (bi, i0) = ((start + at) / m, (start + at) % m);
+                let len = (m - i0).min(out.len() - at);
+                let o = &mut out[at..at + len];
+                o.fill(0.0);
+                let (a0, b0) = (bi * p.a.batch_stride + i0, bi * p.b.batch_stride);
+                for q in 0..k {
+                    let bv = p.b.data[b0 + q * p.b.row_stride];
+                    let col = &p.a.data[a0 + q * p.a.col_stride..][..len];
+                    for (oi, &x) in o.iter_mut().zip(col) {
+                        *oi += x * bv;
+                    }
+                }
+                at += len;
+            }
+            return;
+        }
         for (r, o) in out.iter_mut().enumerate() {
             let at = start + r;
             *o = row(at / m, at % m);
