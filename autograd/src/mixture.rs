@@ -82,7 +82,8 @@ struct MixtureNll {
     lead: Vec<usize>,
 }
 
-fn inputs<'a>(x: &[&'a Tensor]) -> Inputs<'a> {
+/// The kernel's view of the four input tensors.
+pub(crate) fn inputs<'a>(x: &[&'a Tensor]) -> Inputs<'a> {
     Inputs {
         logits: x[0].data(),
         means: x[1].data(),
@@ -108,40 +109,47 @@ impl CustomOp for MixtureNll {
                 diag_gaussian_mixture_nll_composite(&x[0], &x[1], &x[2], &x[3])
             });
         }
-        let values: Vec<&Tensor> = x.iter().map(|v| v.value()).collect();
-        let mut grads: Vec<Vec<f32>> = values.iter().map(|v| for_overwrite(v.numel())).collect();
-        {
-            let [dl, dm, ds, dt] = &mut grads[..] else {
-                unreachable!("four inputs")
-            };
-            let out = Grads {
-                logits: dl,
-                means: dm,
-                log_sigmas: ds,
-                target: dt,
-            };
-            let gv = g.value();
-            nll_backward(
-                simd::active(),
-                self.mixture,
-                inputs(&values),
-                gv.data(),
-                out,
-            );
-        }
-        grads
-            .into_iter()
-            .zip(x)
-            .map(|(d, xi)| {
-                if xi.requires_grad() {
-                    Ok(Some(Var::constant(Tensor::from_vec(d, xi.dims())?)))
-                } else {
-                    recycle(d);
-                    Ok(None)
-                }
-            })
-            .collect()
+        fused_grads(x, g, |x, g, out| {
+            nll_backward(simd::active(), self.mixture, x, g, out)
+        })
     }
+}
+
+/// The four gradients of a fused mixture NLL, from `run(inputs, output
+/// gradient, gradient buffers)` (which writes every value), as constants;
+/// `None` for an input that needs none. Shared with the per-dimension
+/// primitive.
+pub(crate) fn fused_grads(
+    x: &[Var],
+    g: &Var,
+    run: impl FnOnce(Inputs<'_>, &[f32], Grads<'_>),
+) -> Result<Vec<Option<Var>>> {
+    let values: Vec<&Tensor> = x.iter().map(|v| v.value()).collect();
+    let mut grads: Vec<Vec<f32>> = values.iter().map(|v| for_overwrite(v.numel())).collect();
+    {
+        let [dl, dm, ds, dt] = &mut grads[..] else {
+            unreachable!("four inputs")
+        };
+        let out = Grads {
+            logits: dl,
+            means: dm,
+            log_sigmas: ds,
+            target: dt,
+        };
+        run(inputs(&values), g.value().data(), out);
+    }
+    grads
+        .into_iter()
+        .zip(x)
+        .map(|(d, xi)| {
+            if xi.requires_grad() {
+                Ok(Some(Var::constant(Tensor::from_vec(d, xi.dims())?)))
+            } else {
+                recycle(d);
+                Ok(None)
+            }
+        })
+        .collect()
 }
 
 impl Var {

@@ -11,10 +11,9 @@
 //! which is differentiable to any order.
 
 use crate::custom::CustomOp;
-use crate::mixture::diag_gaussian_mixture_nll_composite;
+use crate::mixture::{diag_gaussian_mixture_nll_composite, fused_grads, inputs};
 use crate::{Error, Result, Var};
-use ferrograd_tensor::buffer::{for_overwrite, recycle};
-use ferrograd_tensor::kernels::mixture::{Grads, Inputs};
+use ferrograd_tensor::buffer::for_overwrite;
 use ferrograd_tensor::kernels::mixture_lanes::{nll_backward, nll_forward, Lanes};
 use ferrograd_tensor::kernels::simd;
 use ferrograd_tensor::Tensor;
@@ -77,15 +76,6 @@ struct LaneMixtureNll {
     out_dims: Vec<usize>,
 }
 
-fn inputs<'a>(x: &[&'a Tensor]) -> Inputs<'a> {
-    Inputs {
-        logits: x[0].data(),
-        means: x[1].data(),
-        log_sigmas: x[2].data(),
-        target: x[3].data(),
-    }
-}
-
 impl CustomOp for LaneMixtureNll {
     fn name(&self) -> &'static str {
         "per_dim_gaussian_mixture_nll"
@@ -103,33 +93,9 @@ impl CustomOp for LaneMixtureNll {
                 per_dim_gaussian_mixture_nll_composite(&x[0], &x[1], &x[2], &x[3])
             });
         }
-        let values: Vec<&Tensor> = x.iter().map(|v| v.value()).collect();
-        let mut grads: Vec<Vec<f32>> = values.iter().map(|v| for_overwrite(v.numel())).collect();
-        {
-            let [dl, dm, ds, dt] = &mut grads[..] else {
-                unreachable!("four inputs")
-            };
-            let out = Grads {
-                logits: dl,
-                means: dm,
-                log_sigmas: ds,
-                target: dt,
-            };
-            let gv = g.value();
-            nll_backward(simd::active(), self.lanes, inputs(&values), gv.data(), out);
-        }
-        grads
-            .into_iter()
-            .zip(x)
-            .map(|(d, xi)| {
-                if xi.requires_grad() {
-                    Ok(Some(Var::constant(Tensor::from_vec(d, xi.dims())?)))
-                } else {
-                    recycle(d);
-                    Ok(None)
-                }
-            })
-            .collect()
+        fused_grads(x, g, |x, g, out| {
+            nll_backward(simd::active(), self.lanes, x, g, out)
+        })
     }
 }
 

@@ -70,14 +70,16 @@ impl Mixture {
 
     /// The rows of block-aligned pieces for threads, when the batch is
     /// large enough to split.
-    #[cfg(feature = "std")]
     fn split(&self) -> Option<usize> {
-        let work = self.rows * (self.k * self.d + self.k) * 32;
-        if self.rows < 2 * BLOCK || !super::simd::worth_parallel(work) {
-            return None;
+        #[cfg(feature = "std")]
+        {
+            let work = self.rows * (self.k * self.d + self.k) * 32;
+            if self.rows >= 2 * BLOCK && super::simd::worth_parallel(work) {
+                let pieces = 4 * rayon::current_num_threads();
+                return Some(self.rows.div_ceil(pieces).div_ceil(BLOCK) * BLOCK);
+            }
         }
-        let pieces = 4 * rayon::current_num_threads();
-        Some(self.rows.div_ceil(pieces).div_ceil(BLOCK) * BLOCK)
+        None
     }
 }
 
@@ -218,17 +220,26 @@ fn softmax_rows(isa: Isa, k: usize, x: &[f32], scratch: &mut [f32], out: &mut [f
     eval_or_libm(UnaryOp::Exp, isa, scratch, out);
 }
 
-/// Runs `f(first_row, rows)` over the blocks of `m.rows`, split over threads
-/// for a large batch; `f` gets a fresh [`Block`] per piece.
-fn by_blocks<F>(m: &Mixture, pieces: &mut [&mut [f32]], per_row: &[usize], f: F)
-where
-    F: Fn(&mut Block, usize, usize, &mut [&mut [f32]]) + Sync + Send,
+/// Runs `f(block, first_row, rows, outputs)` over blocks of at most `step`
+/// of the `rows`, cut into pieces of `split` rows over threads when it is
+/// `Some`; each piece gets a fresh block from `new`, and `outs[i]` holds
+/// `per_row[i]` values a row. Shared by the row and lane kernels.
+pub(super) fn by_blocks<B, F>(
+    rows: usize,
+    step: usize,
+    split: Option<usize>,
+    new: impl Fn() -> B + Sync + Send,
+    outs: &mut [&mut [f32]],
+    per_row: &[usize],
+    f: F,
+) where
+    F: Fn(&mut B, usize, usize, &mut [&mut [f32]]) + Sync + Send,
 {
     let serial = |first: usize, rows: usize, outs: &mut [&mut [f32]]| {
-        let mut block = Block::new(m);
+        let mut block = new();
         let mut at = 0;
         while at < rows {
-            let n = BLOCK.min(rows - at);
+            let n = step.min(rows - at);
             let mut views: Vec<&mut [f32]> = outs
                 .iter_mut()
                 .zip(per_row)
@@ -239,26 +250,25 @@ where
         }
     };
     #[cfg(feature = "std")]
-    if let Some(piece) = m.split() {
+    if let Some(piece) = split {
         use rayon::prelude::*;
         // Cut every output into the same pieces of whole rows.
-        let mut cuts: Vec<Vec<&mut [f32]>> = Vec::new();
-        let count = m.rows.div_ceil(piece);
-        for _ in 0..count {
-            cuts.push(Vec::with_capacity(pieces.len()));
-        }
-        for (o, &w) in pieces.iter_mut().zip(per_row) {
+        let count = rows.div_ceil(piece);
+        let mut cuts: Vec<Vec<&mut [f32]>> = (0..count).map(|_| Vec::new()).collect();
+        for (o, &w) in outs.iter_mut().zip(per_row) {
             for (c, chunk) in cuts.iter_mut().zip(o.chunks_mut(piece * w)) {
                 c.push(chunk);
             }
         }
-        cuts.into_par_iter().enumerate().for_each(|(i, mut outs)| {
+        cuts.into_par_iter().enumerate().for_each(|(i, mut cut)| {
             let first = i * piece;
-            serial(first, piece.min(m.rows - first), &mut outs)
+            serial(first, piece.min(rows - first), &mut cut)
         });
         return;
     }
-    serial(0, m.rows, pieces)
+    #[cfg(not(feature = "std"))]
+    let _ = split;
+    serial(0, rows, outs)
 }
 
 /// Writes the negative log-likelihood of each row into `out [rows]`.
@@ -268,10 +278,19 @@ where
 pub fn nll_forward(isa: Isa, m: Mixture, x: Inputs<'_>, out: &mut [f32]) {
     m.check(&x);
     assert_eq!(out.len(), m.rows, "mixture: output length");
-    by_blocks(&m, &mut [out], &[1], |block, first, n, outs| {
-        block.run(isa, &m, &x, first, n);
-        outs[0].copy_from_slice(&block.nll[..n]);
-    });
+    let new = || Block::new(&m);
+    by_blocks(
+        m.rows,
+        BLOCK,
+        m.split(),
+        new,
+        &mut [out],
+        &[1],
+        |block, first, n, outs| {
+            block.run(isa, &m, &x, first, n);
+            outs[0].copy_from_slice(&block.nll[..n]);
+        },
+    );
 }
 
 /// The gradients of `Σ_r g_r · nll_r` with respect to every input, from the
@@ -292,32 +311,41 @@ pub fn nll_backward(isa: Isa, m: Mixture, x: Inputs<'_>, g: &[f32], out: Grads<'
         "mixture: gradient lengths"
     );
     let mut outs = [out.logits, out.means, out.log_sigmas, out.target];
-    by_blocks(&m, &mut outs, &[k, kd, kd, d], |block, first, n, outs| {
-        block.run(isa, &m, &x, first, n);
-        let [dl, dm, ds, dt] = outs else {
-            unreachable!("four outputs")
-        };
-        for r in 0..n {
-            let gr = g[first + r];
-            let dtr = &mut dt[r * d..(r + 1) * d];
-            dtr.fill(0.0);
-            for c in 0..k {
-                let i = r * k + c;
-                let gamma = block.posterior[i];
-                dl[i] = gr * (block.weights[i] - gamma);
-                let w = gr * gamma;
-                for (j, dtj) in dtr.iter_mut().enumerate() {
-                    let at = i * d + j;
-                    let z = block.z[at];
-                    // ∂ℓ/∂μ = z/σ and ∂ℓ/∂log σ = z² − 1; ∂nll/∂ℓ_k = −γ_k.
-                    let dmu = -w * z * block.inv_sigma[at];
-                    dm[at] = dmu;
-                    ds[at] = -w * (z * z - 1.0);
-                    *dtj -= dmu;
+    let (new, per_row) = (|| Block::new(&m), [k, kd, kd, d]);
+    by_blocks(
+        m.rows,
+        BLOCK,
+        m.split(),
+        new,
+        &mut outs,
+        &per_row,
+        |block, first, n, outs| {
+            block.run(isa, &m, &x, first, n);
+            let [dl, dm, ds, dt] = outs else {
+                unreachable!("four outputs")
+            };
+            for r in 0..n {
+                let gr = g[first + r];
+                let dtr = &mut dt[r * d..(r + 1) * d];
+                dtr.fill(0.0);
+                for c in 0..k {
+                    let i = r * k + c;
+                    let gamma = block.posterior[i];
+                    dl[i] = gr * (block.weights[i] - gamma);
+                    let w = gr * gamma;
+                    for (j, dtj) in dtr.iter_mut().enumerate() {
+                        let at = i * d + j;
+                        let z = block.z[at];
+                        // ∂ℓ/∂μ = z/σ and ∂ℓ/∂log σ = z² − 1; ∂nll/∂ℓ_k = −γ_k.
+                        let dmu = -w * z * block.inv_sigma[at];
+                        dm[at] = dmu;
+                        ds[at] = -w * (z * z - 1.0);
+                        *dtj -= dmu;
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@
 //! arithmetic is the same on any split, so the bits do not depend on the
 //! thread count.
 
-use super::mixture::{Grads, Inputs};
+use super::mixture::{by_blocks, Grads, Inputs};
 use super::simd::Isa;
 use super::unary::UnaryOp;
 use super::vmath::eval_or_libm;
@@ -246,46 +246,6 @@ impl Block {
     }
 }
 
-/// Runs `f(block, first_row, rows, outputs)` over blocks of rows, split over
-/// threads for a large batch; `outs[i]` holds `per_row[i]` values a row.
-fn by_blocks<F>(m: &Lanes, outs: &mut [&mut [f32]], per_row: &[usize], f: F)
-where
-    F: Fn(&mut Block, usize, usize, &mut [&mut [f32]]) + Sync + Send,
-{
-    let serial = |first: usize, rows: usize, outs: &mut [&mut [f32]]| {
-        let mut block = Block::new(m);
-        let step = m.block_rows();
-        let mut at = 0;
-        while at < rows {
-            let n = step.min(rows - at);
-            let mut views: Vec<&mut [f32]> = outs
-                .iter_mut()
-                .zip(per_row)
-                .map(|(o, &w)| &mut o[at * w..(at + n) * w])
-                .collect();
-            f(&mut block, first + at, n, &mut views);
-            at += n;
-        }
-    };
-    #[cfg(feature = "std")]
-    if let Some(piece) = m.split() {
-        use rayon::prelude::*;
-        let count = m.rows.div_ceil(piece);
-        let mut cuts: Vec<Vec<&mut [f32]>> = (0..count).map(|_| Vec::new()).collect();
-        for (o, &w) in outs.iter_mut().zip(per_row) {
-            for (c, chunk) in cuts.iter_mut().zip(o.chunks_mut(piece * w)) {
-                c.push(chunk);
-            }
-        }
-        cuts.into_par_iter().enumerate().for_each(|(i, mut cut)| {
-            let first = i * piece;
-            serial(first, piece.min(m.rows - first), &mut cut)
-        });
-        return;
-    }
-    serial(0, m.rows, outs)
-}
-
 /// Writes the negative log-likelihood of each lane into `out [rows, L]`.
 ///
 /// # Panics
@@ -309,10 +269,19 @@ pub fn nll_forward(isa: Isa, m: Lanes, x: Inputs<'_>, out: &mut [f32]) {
         return;
     }
     let l = m.lanes;
-    by_blocks(&m, &mut [out], &[l], |block, first, n, outs| {
-        block.run(isa, &m, &x, first, n);
-        outs[0].copy_from_slice(&block.nll[..n * l]);
-    });
+    let new = || Block::new(&m);
+    by_blocks(
+        m.rows,
+        m.block_rows(),
+        m.split(),
+        new,
+        &mut [out],
+        &[l],
+        |block, first, n, outs| {
+            block.run(isa, &m, &x, first, n);
+            outs[0].copy_from_slice(&block.nll[..n * l]);
+        },
+    );
 }
 
 /// The gradients of `Σ g · nll` with respect to every input, from the
@@ -336,32 +305,41 @@ pub fn nll_backward(isa: Isa, m: Lanes, x: Inputs<'_>, g: &[f32], out: Grads<'_>
         return;
     }
     let mut outs = [out.logits, out.means, out.log_sigmas, out.target];
-    by_blocks(&m, &mut outs, &[kl, kl, kl, l], |block, first, n, outs| {
-        block.run(isa, &m, &x, first, n);
-        let [dl, dm, ds, dt] = outs else {
-            unreachable!("four outputs")
-        };
-        dt.fill(0.0);
-        for r in 0..n {
-            let gr = &g[(first + r) * l..(first + r + 1) * l];
-            let dtr = &mut dt[r * l..(r + 1) * l];
-            for c in 0..k {
-                let at = r * kl + c * l;
-                for (j, (&gj, dtj)) in gr.iter().zip(dtr.iter_mut()).enumerate() {
-                    let i = at + j;
-                    let gamma = block.posterior[i];
-                    dl[i] = gj * (block.weights[i] - gamma);
-                    let w = gj * gamma;
-                    let z = block.z[i];
-                    // ∂ℓ/∂μ = z/σ and ∂ℓ/∂log σ = z² − 1; ∂nll/∂ℓ_k = −γ_k.
-                    let dmu = -w * z * block.inv_sigma[i];
-                    dm[i] = dmu;
-                    ds[i] = -w * (z * z - 1.0);
-                    *dtj -= dmu;
+    let (new, per_row) = (|| Block::new(&m), [kl, kl, kl, l]);
+    by_blocks(
+        m.rows,
+        m.block_rows(),
+        m.split(),
+        new,
+        &mut outs,
+        &per_row,
+        |block, first, n, outs| {
+            block.run(isa, &m, &x, first, n);
+            let [dl, dm, ds, dt] = outs else {
+                unreachable!("four outputs")
+            };
+            dt.fill(0.0);
+            for r in 0..n {
+                let gr = &g[(first + r) * l..(first + r + 1) * l];
+                let dtr = &mut dt[r * l..(r + 1) * l];
+                for c in 0..k {
+                    let at = r * kl + c * l;
+                    for (j, (&gj, dtj)) in gr.iter().zip(dtr.iter_mut()).enumerate() {
+                        let i = at + j;
+                        let gamma = block.posterior[i];
+                        dl[i] = gj * (block.weights[i] - gamma);
+                        let w = gj * gamma;
+                        let z = block.z[i];
+                        // ∂ℓ/∂μ = z/σ and ∂ℓ/∂log σ = z² − 1; ∂nll/∂ℓ_k = −γ_k.
+                        let dmu = -w * z * block.inv_sigma[i];
+                        dm[i] = dmu;
+                        ds[i] = -w * (z * z - 1.0);
+                        *dtj -= dmu;
+                    }
                 }
             }
-        }
-    });
+        },
+    );
 }
 
 #[cfg(test)]
