@@ -99,16 +99,8 @@ fn lane_max(k: usize, v: &[f32], m: &mut [f32]) {
     m.fill(f32::NEG_INFINITY);
     for row in v.chunks_exact(m.len()).take(k) {
         for (mj, &x) in m.iter_mut().zip(row) {
-            if x > *mj || x.is_nan() {
-                *mj = x;
-            }
-        }
-    }
-    // A NaN seen earlier may have been replaced by a larger value later:
-    // look again, so that NaN always wins.
-    for row in v.chunks_exact(m.len()).take(k) {
-        for (mj, &x) in m.iter_mut().zip(row) {
-            if x.is_nan() {
+            // A NaN, once taken, stays: nothing compares above it.
+            if !mj.is_nan() && (x > *mj || x.is_nan()) {
                 *mj = x;
             }
         }

@@ -788,32 +788,20 @@ unsafe fn blocked_serial<K: Kernel>(
                         let mcb = mc_max.min(m - ic);
                         // SAFETY: the block is inside `a`; `ap` holds `mc_max × kc_max`.
                         unsafe { K::pack_a(mcb, kc, a.at(ic, pc), ap) };
-                        let mut jr = 0;
-                        while jr < nc {
-                            let nr = K::NR.min(nc - jr);
-                            let mut ir = 0;
-                            while ir < mcb {
-                                let rows = K::MR.min(mcb - ir);
-                                let t = Tile {
-                                    k: kc,
-                                    a: ap.wrapping_add(ir * kc),
-                                    rsa: 1,
-                                    csa: K::MR,
-                                    b: bp.wrapping_add(jr * kc),
-                                    rsb: K::NR,
-                                    c: c.wrapping_add((ic + ir) * ldc + jc + jr),
-                                    ldc,
-                                    nr,
-                                    acc: pc > 0,
-                                };
-                                // SAFETY: packed slivers hold `kc` steps of
-                                // `MR` / `NR` floats; the `rows × nr` tile is
-                                // inside `c`.
-                                unsafe { K::tile(rows, true, &t) };
-                                ir += rows;
-                            }
-                            jr += K::NR;
-                        }
+                        let sweep = Sweep {
+                            rows: mcb,
+                            kc,
+                            a: ap,
+                            b: bp,
+                            cols: nc,
+                            slivers: 0..nc.div_ceil(K::NR),
+                            c: c.wrapping_add(ic * ldc + jc),
+                            ldc,
+                            acc: pc > 0,
+                        };
+                        // SAFETY: both blocks were just packed; the block of
+                        // `c` is inside it.
+                        unsafe { sweep.run::<K>() };
                         ic += mcb;
                     }
                     pc += kc;
@@ -822,6 +810,55 @@ unsafe fn blocked_serial<K: Kernel>(
             }
         });
     });
+}
+
+/// One packed `A` block (`rows × kc`, `MR`-row slivers) against packed `B`
+/// slivers `slivers` of a panel `cols` wide (`NR`-column slivers of depth
+/// `kc`): `C[0..rows, slivers] (+)= A · B`, with `c` at the block's row 0,
+/// column 0 of the panel. The inner two loops of the blocked and prepacked
+/// paths.
+struct Sweep {
+    rows: usize,
+    kc: usize,
+    a: *const f32,
+    b: *const f32,
+    cols: usize,
+    slivers: core::ops::Range<usize>,
+    c: *mut f32,
+    ldc: usize,
+    /// Add to `C` instead of overwriting it.
+    acc: bool,
+}
+
+impl Sweep {
+    /// # Safety
+    /// The packed blocks hold what the fields say, the `rows × cols` block
+    /// of `c` is valid and writable, and the CPU supports `K`.
+    unsafe fn run<K: Kernel>(&self) {
+        for s in self.slivers.clone() {
+            let jr = s * K::NR;
+            let mut ir = 0;
+            while ir < self.rows {
+                let rows = K::MR.min(self.rows - ir);
+                let t = Tile {
+                    k: self.kc,
+                    a: self.a.wrapping_add(ir * self.kc),
+                    rsa: 1,
+                    csa: K::MR,
+                    b: self.b.wrapping_add(jr * self.kc),
+                    rsb: K::NR,
+                    c: self.c.wrapping_add(ir * self.ldc + jr),
+                    ldc: self.ldc,
+                    nr: K::NR.min(self.cols - jr),
+                    acc: self.acc,
+                };
+                // SAFETY: packed slivers hold `kc` steps of `MR` / `NR`
+                // floats; the `rows × nr` tile is inside the block of `c`.
+                unsafe { K::tile(rows, true, &t) };
+                ir += rows;
+            }
+        }
+    }
 }
 
 /// Reusable, 64-byte aligned packing buffers.

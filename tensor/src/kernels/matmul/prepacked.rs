@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 #[cfg(all(feature = "std", target_arch = "x86_64"))]
 use super::{avx2, avx512, simd::Isa};
-use super::{balanced, for_each_task, scratch, simd, threads_for, Kernel, Operand, OutPtr, Tile};
+use super::{balanced, for_each_task, scratch, simd, threads_for, Kernel, Operand, OutPtr, Sweep};
 
 /// A `k × n` matrix packed for the kernel that [`simd::active`] picked when
 /// it was packed: for each `NC`-column panel and `KC`-deep slab, `NR`-column
@@ -155,30 +155,21 @@ unsafe fn product<K: Kernel>(m: usize, a: Operand<'_>, b: &PackedB, c: &mut [f32
                     let mcb = mc_max.min(m - ic);
                     // SAFETY: the block is inside `a`; `ap` holds `mc_max × kc_max`.
                     unsafe { K::pack_a(mcb, kc, a.at(ic, pc), ap) };
-                    for s in s0..s1 {
-                        let jr = s * K::NR;
-                        let mut ir = 0;
-                        while ir < mcb {
-                            let rows = K::MR.min(mcb - ir);
-                            let tile = Tile {
-                                k: kc,
-                                a: ap.wrapping_add(ir * kc),
-                                rsa: 1,
-                                csa: K::MR,
-                                b: block.wrapping_add(jr * kc),
-                                rsb: K::NR,
-                                c: out.get().wrapping_add((ic + ir) * n + jc + jr),
-                                ldc: n,
-                                nr: K::NR.min(nc - jr),
-                                acc: acc0 || pc > 0,
-                            };
-                            // SAFETY: the packed sliver holds `kc` steps of
-                            // `NR` floats; the `rows × nr` tile of `c` is
-                            // this task's alone (its own column slivers).
-                            unsafe { K::tile(rows, true, &tile) };
-                            ir += rows;
-                        }
-                    }
+                    let sweep = Sweep {
+                        rows: mcb,
+                        kc,
+                        a: ap,
+                        b: block,
+                        cols: nc,
+                        slivers: s0..s1,
+                        c: out.get().wrapping_add(ic * n + jc),
+                        ldc: n,
+                        acc: acc0 || pc > 0,
+                    };
+                    // SAFETY: `block` is this slab of the packed panel and
+                    // `ap` was just packed; slivers `s0..s1` of `c` are this
+                    // task's alone.
+                    unsafe { sweep.run::<K>() };
                     ic += mcb;
                 }
                 block = block.wrapping_add(slivers * K::NR * kc);
