@@ -198,16 +198,18 @@ impl Optimizer for Adam {
                 continue;
             };
             let mut theta = p.value();
-            let mut g = g.into_vec();
-            if self.decoupled {
+            // The gradient is read in place (it is shared with the
+            // parameter's `.grad()`: taking it as a vector would copy it).
+            let g = g.data();
+            // Coupled (L2) weight decay adds wd·θ to the gradient in the loop.
+            let coupled = if self.decoupled {
                 if c.weight_decay != 0.0 {
                     theta.data_mut().iter_mut().for_each(|t| *t *= decay);
                 }
-            } else if wd != 0.0 {
-                for (g, &t) in g.iter_mut().zip(theta.data()) {
-                    *g = wd.mul_add(t, *g);
-                }
-            }
+                0.0
+            } else {
+                wd
+            };
             let zeros = || theta.zeros_like();
             let m = self.exp_avg[i].get_or_insert_with(zeros).data_mut();
             let v = self.exp_avg_sq[i].get_or_insert_with(zeros).data_mut();
@@ -216,7 +218,12 @@ impl Optimizer for Adam {
             let step_size = c.lr / (1.0 - beta1.powf(t));
             let bc2_sqrt = (1.0 - beta2.powf(t)).sqrt() as f32;
             let neg_step = -step_size as f32;
-            for (((th, &g), m), v) in theta.data_mut().iter_mut().zip(&g).zip(m).zip(v) {
+            for (((th, &g), m), v) in theta.data_mut().iter_mut().zip(g).zip(m).zip(v) {
+                let g = if coupled != 0.0 {
+                    coupled.mul_add(*th, g)
+                } else {
+                    g
+                };
                 *m = lerp(*m, g, w1);
                 *v = *v * b2 + w2 * g * g;
                 let denom = v.sqrt() / bc2_sqrt + eps;

@@ -666,12 +666,24 @@ unsafe fn direct_product<K: Kernel>(
         let (cs, rt) = (t / row_tasks, t % row_tasks);
         let (s0, s1) = (cs * slivers / col_tasks, (cs + 1) * slivers / col_tasks);
         let (r0, r1) = (rt * rows_per, ((rt + 1) * rows_per).min(m));
+        // A `B` without contiguous rows is packed, this task's slivers once
+        // per `KC` slab (not once per row block: `k × n` is small here).
         let pack_all = b.cs != 1;
-        let need = if pack_all { kc_max * K::NR } else { 0 };
+        let need = if pack_all {
+            kc_max * K::NR * (s1 - s0)
+        } else {
+            0
+        };
         scratch::with(scratch::BLOCK, need, |buf| {
             let mut pc = 0;
             while pc < k {
                 let kc = kc_max.min(k - pc);
+                if pack_all {
+                    let (j0, j1) = (s0 * K::NR, (s1 * K::NR).min(n));
+                    // SAFETY: columns `j0..j1` of slab `pc` are in `b`; `buf`
+                    // holds `s1 - s0` slivers of `kc × NR` floats.
+                    unsafe { K::pack_b(kc, j1 - j0, b.at(pc, j0), buf) };
+                }
                 let mut ic = r0;
                 while ic < r1 {
                     let mc = K::MC.min(r1 - ic);
@@ -681,9 +693,7 @@ unsafe fn direct_product<K: Kernel>(
                         let (bp, rsb) = if !pack_all {
                             (b.at(pc, jr).ptr, b.rs)
                         } else {
-                            // SAFETY: the sliver is in `b`; `buf` holds `kc × NR`.
-                            unsafe { K::pack_b(kc, nr, b.at(pc, jr), buf) };
-                            (buf as *const f32, K::NR)
+                            (buf.wrapping_add((s - s0) * kc * K::NR) as *const f32, K::NR)
                         };
                         let mut ir = ic;
                         while ir < ic + mc {
