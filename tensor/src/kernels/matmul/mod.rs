@@ -666,6 +666,10 @@ unsafe fn direct_product<K: Kernel>(
         let (cs, rt) = (t / row_tasks, t % row_tasks);
         let (s0, s1) = (cs * slivers / col_tasks, (cs + 1) * slivers / col_tasks);
         let (r0, r1) = (rt * rows_per, ((rt + 1) * rows_per).min(m));
+        if r0 >= r1 {
+            // More row tasks than row tiles: nothing to pack or compute.
+            return;
+        }
         // A `B` without contiguous rows is packed, this task's slivers once
         // per `KC` slab (not once per row block: `k × n` is small here).
         let pack_all = b.cs != 1;
