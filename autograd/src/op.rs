@@ -363,9 +363,11 @@ fn unary_backward(op: UnaryOp, x: &Var, y: &Var, g: &Var) -> Result<Option<Var>>
         // The activations' derivatives are single kernels whose own
         // derivatives are single kernels; the third derivatives (rare) are
         // composed from existing ops (`*_third`).
-        GeluErf => g.mul(&x.gelu_grad())?,
-        GeluTanh => g.mul(&x.gelu_tanh_grad())?,
-        Silu => g.mul(&x.silu_grad())?,
+        // A double backward runs these rules twice on the same node: the
+        // derivative recorded the first time is reused.
+        GeluErf => g.mul(&y.cached_derivative(|| x.gelu_grad()))?,
+        GeluTanh => g.mul(&y.cached_derivative(|| x.gelu_tanh_grad()))?,
+        Silu => g.mul(&y.cached_derivative(|| x.silu_grad()))?,
         GeluErfGrad => g.mul(&x.gelu_grad2())?,
         GeluTanhGrad => g.mul(&x.gelu_tanh_grad2())?,
         SiluGrad => g.mul(&x.silu_grad2())?,

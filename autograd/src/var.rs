@@ -24,6 +24,11 @@ pub(crate) struct Node {
     pub(crate) inputs: Vec<Var>,
     /// Gradient accumulated by [`Var::backward`] (leaves only).
     pub(crate) grad: Mutex<Option<Tensor>>,
+    /// An activation's recorded derivative f′(x), kept by the first
+    /// `create_graph` backward through this node so that a later backward
+    /// (the double backward of a gradient penalty) reuses it instead of
+    /// running the kernel again ([`Var::cached_derivative`]).
+    pub(crate) derivative: Mutex<Option<Var>>,
 }
 
 impl Drop for Node {
@@ -70,6 +75,7 @@ impl Var {
             op,
             inputs,
             grad: Mutex::new(None),
+            derivative: Mutex::new(None),
         }))
     }
 
@@ -116,6 +122,22 @@ impl Var {
         } else {
             Var::constant(value)
         }
+    }
+
+    /// The derivative `compute()` of this node's elementwise op with respect
+    /// to its input, reused when an earlier backward recorded it (it is a
+    /// function of the input alone). Only recorded derivatives are kept: a
+    /// plain backward frees each one as soon as it is used, as before.
+    pub(crate) fn cached_derivative(&self, compute: impl FnOnce() -> Var) -> Var {
+        let mut slot = self.0.derivative.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(d) = slot.as_ref() {
+            return d.clone();
+        }
+        let d = compute();
+        if d.requires_grad() {
+            *slot = Some(d.clone());
+        }
+        d
     }
 
     /// The value.
