@@ -185,11 +185,14 @@ fn gradient_penalty_weight_gradient_matches_finite_differences() {
     assert!(r.is_ok(), "{r:?}");
 }
 
+/// An activation as a function of a `Var`.
+type Activation = fn(&Var) -> Var;
+
 /// Fit plus gradient penalty (the `gradpen_step` loss) for a 3-16-2 network
 /// with activation `act`: the double backward runs the activation's rule a
 /// second time on the same node, where the engine reuses the derivative the
 /// first backward recorded.
-fn fit_plus_penalty(p: &[Var], act: fn(&Var) -> Var) -> Result<Var> {
+fn fit_plus_penalty(p: &[Var], act: Activation) -> Result<Var> {
     let x = Var::param(t(&fill(12, 0.61), &[4, 3]));
     let y = Var::constant(t(&fill(8, 0.43), &[4, 2]));
     let h = act(&x.matmul_t(&p[0], false, true)?.add(&p[1])?);
@@ -206,7 +209,7 @@ fn fit_plus_penalty_weight_gradient_matches_finite_differences() {
         t(&fill(16, 0.19), &[16]),
         t(&fill(32, 0.31), &[2, 16]),
     ];
-    let acts: [(&str, fn(&Var) -> Var); 3] = [
+    let acts: [(&str, Activation); 3] = [
         ("gelu", Var::gelu),
         ("gelu_tanh", Var::gelu_tanh),
         ("silu", Var::silu),
@@ -227,7 +230,7 @@ fn fit_plus_penalty_weight_gradient_matches_finite_differences() {
 /// derivative matches a fresh graph's.
 #[test]
 fn a_plain_backward_first_leaves_second_order_intact() {
-    let acts: [fn(&Var) -> Var; 3] = [Var::gelu, Var::gelu_tanh, Var::silu];
+    let acts: [Activation; 3] = [Var::gelu, Var::gelu_tanh, Var::silu];
     for act in acts {
         let x = Var::param(t(&fill(6, 0.7), &[6]));
         let y = act(&x).sum_all();
