@@ -91,8 +91,8 @@ unsafe fn interleave_rows<const MR: usize>(kc: usize, a: *const f32, rs: usize, 
     }
 }
 
-/// The SSE part of [`interleave_rows`]: whole groups of four rows and four
-/// columns. Returns how many rows and columns it wrote (none off x86_64).
+/// The SSE part of [`interleave_rows`]: whole groups of four (then two)
+/// rows and four columns. Returns how many rows and columns it wrote (none off x86_64).
 ///
 /// # Safety
 /// As [`interleave_rows`].
@@ -136,6 +136,28 @@ unsafe fn interleave_quads<const MR: usize>(
                 p += 4;
             }
             r += 4;
+        }
+        // Two rows left (MR = 6): interleave pairs, each column's pair one
+        // 64-bit store.
+        while r + 2 <= MR {
+            let mut p = 0;
+            while p < quads {
+                // SAFETY: rows `r..r+2`, columns `p..p+4` are inside the
+                // rows; each store writes `d[(p+j)*MR + r..+2]`, inside `d`.
+                unsafe {
+                    let r0 = _mm_loadu_ps(a.add(r * rs + p));
+                    let r1 = _mm_loadu_ps(a.add((r + 1) * rs + p));
+                    let lo = _mm_castps_pd(_mm_unpacklo_ps(r0, r1)); // a0 b0 a1 b1
+                    let hi = _mm_castps_pd(_mm_unpackhi_ps(r0, r1)); // a2 b2 a3 b3
+                    let at = |j: usize| dp.add((p + j) * MR + r) as *mut f64;
+                    _mm_storel_pd(at(0), lo);
+                    _mm_storeh_pd(at(1), lo);
+                    _mm_storel_pd(at(2), hi);
+                    _mm_storeh_pd(at(3), hi);
+                }
+                p += 4;
+            }
+            r += 2;
         }
         (r, quads)
     }
