@@ -178,7 +178,16 @@ pub(super) unsafe fn pack_b<const NR: usize>(kc: usize, nc: usize, b: View, dst:
         let src = b.at(0, s);
         // SAFETY: sliver `s / NR` starts at `s * kc` and holds `NR * kc` floats.
         let d = unsafe { core::slice::from_raw_parts_mut(dst.add(s * kc), NR * kc) };
-        if src.cs == 1 {
+        if src.cs == 1 && cols == NR {
+            // Whole slivers: fixed-size row copies, inlined (a slice copy
+            // of run-time length is a call to memmove per 64-byte row).
+            for (p, out) in d.chunks_exact_mut(NR).enumerate() {
+                // SAFETY: row `p` has `NR` contiguous elements from column `s`.
+                let row = unsafe { &*(src.ptr.add(p * src.rs) as *const [f32; NR]) };
+                let out: &mut [f32; NR] = out.try_into().expect("NR-chunk");
+                *out = *row;
+            }
+        } else if src.cs == 1 {
             for (p, out) in d.chunks_exact_mut(NR).enumerate() {
                 // SAFETY: row `p` has `cols` contiguous elements from column `s`.
                 let row = unsafe { core::slice::from_raw_parts(src.ptr.add(p * src.rs), cols) };
