@@ -39,9 +39,14 @@ impl Var {
     }
 
     /// `(x − mean) / √(var + eps)` over `axis` (layer normalisation without
-    /// the affine part).
+    /// the affine part). Over the last axis it is one primitive (one kernel
+    /// forward, one backward); over another, composed from the reductions.
     #[track_caller]
     pub fn normalize(&self, axis: isize, eps: f32) -> Result<Var> {
+        let rank = self.dims().len();
+        if rank > 0 && self.shape().axis("normalize", axis)? == rank - 1 {
+            return self.normalize_last(eps);
+        }
         let (mean, var) = self.mean_var(axis)?;
         self.sub(&mean)?.mul(&var.add_scalar(eps).rsqrt())
     }

@@ -140,13 +140,27 @@ pub fn gradcheck<F>(f: F, inputs: &[Tensor], opts: GradcheckOptions) -> Result<(
 where
     F: Fn(&[Var]) -> crate::Result<Var>,
 {
+    check_first(f, inputs, opts, GradOptions::default())
+}
+
+/// [`gradcheck`] with the analytic gradient taken with `grad_opts` (plain,
+/// or recorded under `create_graph`: a rule may compute the two differently).
+fn check_first<F>(
+    f: F,
+    inputs: &[Tensor],
+    opts: GradcheckOptions,
+    grad_opts: GradOptions,
+) -> Result<(), GradcheckError>
+where
+    F: Fn(&[Var]) -> crate::Result<Var>,
+{
     let mut rng = StdRng::seed_from_u64(opts.seed);
     let xs = params(inputs);
     let y = f(&xs)?;
     let w = projection(&mut rng, y.value());
     let loss = y.mul(&Var::constant(w.clone()))?.sum_all();
     let refs: Vec<&Var> = xs.iter().collect();
-    let analytic = grad(&[&loss], &refs, None, GradOptions::default().allow_unused())?;
+    let analytic = grad(&[&loss], &refs, None, grad_opts.allow_unused())?;
     for (i, x) in inputs.iter().enumerate() {
         for e in 0..x.numel() {
             let h = opts.eps * x.data()[e].abs().max(1.0);
@@ -174,7 +188,9 @@ where
 
 /// Checks second derivatives: [`gradcheck`] of `x ↦ Σ_i ⟨v_i, ∂L/∂x_i⟩`,
 /// where `L = Σ w ⊙ f(x)` and `v_i` are fixed random projections, with the
-/// first gradient taken under `create_graph`.
+/// first gradient taken under `create_graph`. That recorded first gradient
+/// is itself checked against finite differences first (a rule may compute
+/// it differently from the plain backward that [`gradcheck`] checks).
 ///
 /// ```
 /// use ferrograd_autograd::{gradgradcheck, GradcheckOptions};
@@ -190,6 +206,7 @@ pub fn gradgradcheck<F>(
 where
     F: Fn(&[Var]) -> crate::Result<Var>,
 {
+    check_first(&f, inputs, opts, GradOptions::create_graph())?;
     let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x9e37_79b9);
     let y0 = f(&params(inputs))?;
     let w = Var::constant(projection(&mut rng, y0.value()));

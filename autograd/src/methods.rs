@@ -200,6 +200,13 @@ impl Var {
         self.apply1(Op::LogSoftmax(axis))
     }
 
+    /// `(x − mean) / √(var + eps)` over the last axis (population variance),
+    /// one primitive: see [`Var::normalize`].
+    #[track_caller]
+    pub fn normalize_last(&self, eps: f32) -> Result<Var> {
+        self.apply1(Op::NormalizeLast(eps))
+    }
+
     /// The same values with new dimensions.
     #[track_caller]
     pub fn reshape(&self, dims: &[usize]) -> Result<Var> {

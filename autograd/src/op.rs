@@ -44,6 +44,8 @@ pub(crate) enum Op {
     },
     Softmax(isize),
     LogSoftmax(isize),
+    /// `(x − mean) / √(var + eps)` over the last axis.
+    NormalizeLast(f32),
     Reshape(Shape),
     Permute(Vec<usize>),
     Expand(Shape),
@@ -110,6 +112,7 @@ impl Op {
             Op::LogSumExp { .. } => "logsumexp",
             Op::Softmax(_) => "softmax",
             Op::LogSoftmax(_) => "log_softmax",
+            Op::NormalizeLast(_) => "normalize_last",
             Op::Reshape(_) => "reshape",
             Op::Permute(_) => "permute",
             Op::Expand(_) => "broadcast_to",
@@ -147,6 +150,7 @@ impl Op {
             Op::LogSumExp { axes, keepdim } => x[0].logsumexp(axes, *keepdim)?,
             Op::Softmax(a) => x[0].softmax(*a)?,
             Op::LogSoftmax(a) => x[0].log_softmax(*a)?,
+            Op::NormalizeLast(eps) => x[0].normalize_last(*eps)?,
             Op::Reshape(s) => x[0].reshape_to(*s)?,
             Op::Permute(p) => x[0].permute(p)?,
             Op::Expand(s) => x[0].broadcast_to(s)?,
@@ -209,6 +213,7 @@ impl Op {
             }
             Op::Softmax(a) => one(y.mul(&g.sub(&g.mul(y)?.sum(&[*a], true)?)?)?),
             Op::LogSoftmax(a) => one(g.sub(&y.exp().mul(&g.sum(&[*a], true)?)?)?),
+            Op::NormalizeLast(eps) => one(normalize_last_backward(&x[0], y, g, *eps)?),
             Op::Reshape(_) => one(g.reshape_to(*x[0].shape())?),
             Op::Permute(p) => {
                 let mut inv = vec![0; p.len()];
@@ -333,6 +338,23 @@ impl Op {
             Op::Custom(c) => c.backward(x, y, g),
         }
     }
+}
+
+/// The rule of [`Op::NormalizeLast`]: `dx = rstd·(g − mean(g) − y·mean(g·y))`
+/// per row. A plain backward runs it as one kernel; under `create_graph` it
+/// is recorded from differentiable ops, with `rstd` from the composite
+/// statistics of `x`, so every order of derivative follows.
+fn normalize_last_backward(x: &Var, y: &Var, g: &Var, eps: f32) -> Result<Var> {
+    if !crate::var::is_grad_enabled() {
+        return Ok(Var::constant(
+            x.value().normalize_last_backward(g.value(), eps)?,
+        ));
+    }
+    let (_, var) = x.mean_var(-1)?;
+    let rstd = var.add_scalar(eps).rsqrt();
+    let mean_g = g.mean(&[-1], true)?;
+    let mean_gy = g.mul(y)?.mean(&[-1], true)?;
+    g.sub(&mean_g)?.sub(&y.mul(&mean_gy)?)?.mul(&rstd)
 }
 
 /// `shape` with the reduced `axes` kept as size 1.

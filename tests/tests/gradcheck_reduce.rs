@@ -2,7 +2,8 @@
 //! built on them: sum, mean, max, min and logsumexp over random axis subsets
 //! (positive or negative axes, keepdim on and off), sum_all and mean_all,
 //! softmax and log_softmax along a random axis, var (correction 0 and 1),
-//! mean_var, normalize and mse. Shapes have rank 0–3 and sizes 1–4; max/min
+//! mean_var, normalize (the fused last-axis primitive also on rows of up
+//! to 40) and mse. Shapes have rank 0–3 and sizes 1–4; max/min
 //! get pairwise distinct values so no tie is near. Each test runs
 //! `gradcheck` and `gradgradcheck`; linear and piecewise-linear reductions
 //! are checked squared so the second-order check differentiates their
@@ -53,8 +54,31 @@ fn spread_along_axis() -> impl Strategy<Value = (Tensor, isize)> {
         .prop_map(|(x, a)| (ramp_along(&x, resolve(a, x.rank()), 1.0), a))
 }
 
+/// Rows of 1–40 values (the fused normalisation's kernel sums eight lanes
+/// at a time: widths past 8 and ragged tails), spread along the row.
+fn wide_rows() -> impl Strategy<Value = Tensor> {
+    (1usize..=3, 1usize..=40)
+        .prop_flat_map(|(r, n)| uniform(vec![r, n], -0.25, 0.25))
+        .prop_map(|x| ramp_along(&x, 1, 0.5))
+}
+
 proptest! {
     #![proptest_config(config())]
+
+    /// The last-axis primitive against the composite over another
+    /// (permuted) axis: the same values and gradients, and gradcheck of
+    /// both orders on wide rows.
+    #[test]
+    fn normalize_last_wide_rows(x in wide_rows()) {
+        check(|v| v[0].normalize_last(1e-5), &[x.clone()])?;
+        let fused = ferrograd_autograd::Var::param(x.clone());
+        let y = fused.normalize_last(1e-5)?;
+        let t = ferrograd_autograd::Var::param(x.permute(&[1, 0])?);
+        let composite = t.normalize(0, 1e-5)?.permute(&[1, 0])?;
+        for (a, b) in y.value().data().iter().zip(composite.value().data()) {
+            prop_assert!((a - b).abs() <= 1e-5 * b.abs().max(1.0), "{a} vs {b}");
+        }
+    }
 
     #[test]
     fn sum((x, axes, keepdim) in reduction()) {

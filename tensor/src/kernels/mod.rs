@@ -13,6 +13,7 @@ pub mod lstm;
 pub mod matmul;
 pub mod mixture;
 pub mod mixture_lanes;
+pub mod norm;
 pub mod reduce;
 pub mod simd;
 pub mod unary;

@@ -183,6 +183,44 @@ impl Tensor {
         self.along_axis("log_softmax", axis, k::log_softmax_axis)
     }
 
+    /// `(x − mean) / √(var + eps)` over the last axis (population variance;
+    /// layer normalisation without the affine part), one pass per row. An
+    /// error for a scalar.
+    ///
+    /// ```
+    /// use ferrograd_tensor::Tensor;
+    /// let x = Tensor::from_slice(&[1.0, 3.0], &[1, 2]).unwrap();
+    /// assert_eq!(x.normalize_last(0.0).unwrap().data(), &[-1.0, 1.0]);
+    /// ```
+    pub fn normalize_last(&self, eps: f32) -> Result<Tensor> {
+        let n = self.last_axis_len("normalize_last")?;
+        let mut out = crate::buffer::for_overwrite(self.numel());
+        crate::kernels::norm::normalize_rows(self.data(), n, eps, &mut out);
+        Ok(Tensor::from_parts(out, *self.shape()))
+    }
+
+    /// The gradient of [`Tensor::normalize_last`] at `self` for the output
+    /// gradient `g` (the same shape).
+    pub fn normalize_last_backward(&self, g: &Tensor, eps: f32) -> Result<Tensor> {
+        let n = self.last_axis_len("normalize_last_backward")?;
+        if g.shape() != self.shape() {
+            return Err(TensorError::ShapeMismatch {
+                op: "normalize_last_backward",
+                lhs: *self.shape(),
+                rhs: *g.shape(),
+            });
+        }
+        let mut out = crate::buffer::for_overwrite(self.numel());
+        crate::kernels::norm::normalize_rows_backward(self.data(), g.data(), n, eps, &mut out);
+        Ok(Tensor::from_parts(out, *self.shape()))
+    }
+
+    /// The length of the last axis (an error for a scalar).
+    fn last_axis_len(&self, op: &'static str) -> Result<usize> {
+        let a = self.shape().axis(op, -1)?;
+        Ok(self.dims()[a])
+    }
+
     /// Sums over the dimensions that broadcasting from `target` to this shape
     /// expanded, giving a tensor of shape `target` (the adjoint of [`Tensor::broadcast_to`]).
     pub fn sum_to(&self, target: &Shape) -> Result<Tensor> {
