@@ -59,7 +59,10 @@ pub fn normalize_rows(x: &[f32], n: usize, eps: f32, out: &mut [f32]) {
     if x.is_empty() {
         return;
     }
-    assert!(n > 0 && x.len().is_multiple_of(n), "normalize_rows: bad row length");
+    assert!(
+        n > 0 && x.len().is_multiple_of(n),
+        "normalize_rows: bad row length"
+    );
     by_rows(n, out, [x], |[row], o| {
         let (mean, rstd) = stats(row, eps);
         for (y, &v) in o.iter_mut().zip(row) {
@@ -107,11 +110,11 @@ fn by_rows<const K: usize>(
     inputs: [&[f32]; K],
     f: impl Fn([&[f32]; K], &mut [f32]) + Sync + Send,
 ) {
-    let rows = out.len() / n;
     let row = |r: usize, o: &mut [f32]| f(inputs.map(|x| &x[r * n..(r + 1) * n]), o);
     #[cfg(feature = "std")]
     if super::simd::worth_parallel(out.len() * 8 * K) {
         use rayon::prelude::*;
+        let rows = out.len() / n;
         let group = rows.div_ceil(4 * rayon::current_num_threads()).max(1);
         out.par_chunks_mut(group * n)
             .enumerate()
