@@ -57,6 +57,22 @@ impl Var {
         Var::record(value, Op::Unary(op), vec![self.clone()])
     }
 
+    /// GELU with the exact erf form. When it is recorded for a backward pass,
+    /// its derivative comes out of the same kernel (one erf for both) and is
+    /// kept for the backward (a recorded `gelu_grad` node), which then does
+    /// not run the derivative kernel.
+    #[track_caller]
+    pub fn gelu(&self) -> Var {
+        if !(crate::var::is_grad_enabled() && self.requires_grad()) {
+            return self.unary(UnaryOp::GeluErf);
+        }
+        let (y, d) = self.value().gelu_with_grad();
+        let d = Var::record(d, Op::Unary(UnaryOp::GeluErfGrad), vec![self.clone()]);
+        let y = Var::record(y, Op::Unary(UnaryOp::GeluErf), vec![self.clone()]);
+        y.prefill_derivative(d);
+        y
+    }
+
     /// Applies an elementwise binary op with NumPy broadcasting.
     #[track_caller]
     pub fn binary(&self, op: BinaryOp, other: &Var) -> Result<Var> {
@@ -81,7 +97,6 @@ impl Var {
         tanh => Tanh, "tanh x elementwise.";
         sigmoid => Sigmoid, "Logistic sigmoid elementwise.";
         relu => Relu, "max(x, 0) elementwise (gradient 0 at 0).";
-        gelu => GeluErf, "GELU with the exact erf form.";
         gelu_tanh => GeluTanh, "GELU, tanh approximation.";
         silu => Silu, "x·sigmoid(x) elementwise.";
         softplus => Softplus, "ln(1 + eˣ) elementwise, without overflow.";

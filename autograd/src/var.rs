@@ -127,7 +127,8 @@ impl Var {
     /// The derivative `compute()` of this node's elementwise op with respect
     /// to its input, reused when an earlier backward recorded it (it is a
     /// function of the input alone). Only recorded derivatives are kept: a
-    /// plain backward frees each one as soon as it is used, as before.
+    /// plain backward frees the ones it computes as soon as they are used.
+    /// (The exact GELU fills the slot in its forward: [`Var::gelu`].)
     pub(crate) fn cached_derivative(&self, compute: impl FnOnce() -> Var) -> Var {
         let mut slot = self.0.derivative.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(d) = slot.as_ref() {
@@ -138,6 +139,14 @@ impl Var {
             *slot = Some(d.clone());
         }
         d
+    }
+
+    /// Keeps `d` (a recorded derivative of this node's op with respect to
+    /// its input) for [`Var::cached_derivative`].
+    pub(crate) fn prefill_derivative(&self, d: Var) {
+        if d.requires_grad() {
+            *self.0.derivative.lock().unwrap_or_else(|e| e.into_inner()) = Some(d);
+        }
     }
 
     /// The value.

@@ -203,6 +203,48 @@ pub fn unary(op: UnaryOp, x: &[f32], out: &mut [f32]) {
     )
 }
 
+/// `y = GELU(x)` (erf form) and `d = GELU′(x)` in one pass: the same bits
+/// as [`unary`] of [`UnaryOp::GeluErf`] and of [`UnaryOp::GeluErfGrad`]
+/// (the forward of a GELU that will be differentiated); parallel when large.
+///
+/// # Panics
+/// If the slices differ in length.
+///
+/// ```
+/// use ferrograd_tensor::kernels::unary::{gelu_erf_with_grad, unary, UnaryOp};
+/// let x = [-1.5, 0.0, 2.0];
+/// let (mut y, mut d, mut want) = ([0.0; 3], [0.0; 3], [0.0; 3]);
+/// gelu_erf_with_grad(&x, &mut y, &mut d);
+/// unary(UnaryOp::GeluErfGrad, &x, &mut want);
+/// assert_eq!(d, want);
+/// ```
+pub fn gelu_erf_with_grad(x: &[f32], y: &mut [f32], d: &mut [f32]) {
+    assert!(
+        x.len() == y.len() && x.len() == d.len(),
+        "unary: slice lengths differ"
+    );
+    let isa = simd::active();
+    let serial = |x: &[f32], y: &mut [f32], d: &mut [f32]| {
+        if isa == Isa::Scalar || !vmath::gelu_erf_pair(isa, x, y, d) {
+            for ((v, g), &a) in y.iter_mut().zip(d.iter_mut()).zip(x) {
+                *v = apply(UnaryOp::GeluErf, a);
+                *g = apply(UnaryOp::GeluErfGrad, a);
+            }
+        }
+    };
+    #[cfg(feature = "std")]
+    if simd::worth_parallel(x.len() * 8) {
+        use rayon::prelude::*;
+        const CHUNK: usize = 1 << 14;
+        y.par_chunks_mut(CHUNK)
+            .zip(d.par_chunks_mut(CHUNK))
+            .zip(x.par_chunks(CHUNK))
+            .for_each(|((y, d), x)| serial(x, y, d));
+        return;
+    }
+    serial(x, y, d);
+}
+
 /// [`vmath::eval`] over `x`, parallel when large.
 fn vectorised(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) {
     assert_eq!(x.len(), out.len(), "unary: slice lengths differ");
@@ -385,6 +427,47 @@ mod tests {
             let got: alloc::vec::Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
             assert!(got == want, "{op:?} differs from libm under the scalar ISA");
         }
+    }
+
+    /// The one-pass GELU and derivative gives the bits of the two `unary`
+    /// calls under the active ISA and under the scalar one (large enough to
+    /// go parallel).
+    #[test]
+    fn gelu_with_grad_matches_two_unary_calls() {
+        let x = sweep_inputs();
+        let run = || {
+            let (mut y, mut d) = (alloc::vec![0.0f32; x.len()], alloc::vec![0.0f32; x.len()]);
+            gelu_erf_with_grad(&x, &mut y, &mut d);
+            let bits = |v: &[f32]| {
+                v.iter()
+                    .map(|v| v.to_bits())
+                    .collect::<alloc::vec::Vec<_>>()
+            };
+            let want = (
+                bits(&unary_vec(UnaryOp::GeluErf, &x)),
+                bits(&unary_vec(UnaryOp::GeluErfGrad, &x)),
+            );
+            (simd::active(), (bits(&y), bits(&d)) == want)
+        };
+        // Other tests force the scalar ISA meanwhile: a run counts when the
+        // ISA stayed put through it.
+        let active = loop {
+            let before = simd::active();
+            let (after, same) = run();
+            if before == after {
+                break same;
+            }
+        };
+        assert!(active, "active ISA");
+        let scalar = loop {
+            simd::force(Some(Isa::Scalar));
+            let (isa, same) = run();
+            if isa == Isa::Scalar && simd::active() == Isa::Scalar {
+                break same;
+            }
+        };
+        simd::force(None);
+        assert!(scalar, "scalar ISA");
     }
 
     /// Whatever the active ISA, `unary` agrees with `libm` to within a few

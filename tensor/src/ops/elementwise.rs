@@ -24,6 +24,18 @@ impl Tensor {
         Tensor::from_parts(out, *self.shape())
     }
 
+    /// (GELU (erf form), its derivative) of every element in one pass: the
+    /// same bits as `unary(GeluErf)` and `unary(GeluErfGrad)`.
+    pub fn gelu_with_grad(&self) -> (Tensor, Tensor) {
+        let mut y = crate::buffer::for_overwrite(self.numel());
+        let mut d = crate::buffer::for_overwrite(self.numel());
+        unary::gelu_erf_with_grad(self.data(), &mut y, &mut d);
+        (
+            Tensor::from_parts(y, *self.shape()),
+            Tensor::from_parts(d, *self.shape()),
+        )
+    }
+
     /// Applies `f` to every element.
     pub fn map(&self, f: impl Fn(f32) -> f32 + Sync) -> Tensor {
         let mut out = crate::buffer::for_overwrite(self.numel());

@@ -536,6 +536,53 @@ pub(super) fn gelu_erf<S: Simd>(s: S, x: S::V) -> S::V {
     half_x_one_plus(s, x, e)
 }
 
+/// (GELU (erf), its derivative) from one erf: the same bits as
+/// [`gelu_erf`] and [`grad::gelu_erf_grad`] (which clamps x to ±20 first,
+/// where erf is already ±1; NaN passes the clamp).
+#[inline(always)]
+fn gelu_erf_and_grad<S: Simd>(s: S, x: S::V) -> (S::V, S::V) {
+    let e = erf(s, s.mul(x, c(s, core::f32::consts::FRAC_1_SQRT_2)));
+    (
+        half_x_one_plus(s, x, e),
+        grad::gelu_erf_grad_from_erf(s, x, e),
+    )
+}
+
+/// `y[i] = GELU(x[i])` and `d[i] = GELU′(x[i])` in one pass (the tail as in
+/// [`run`]).
+#[inline(always)]
+pub(super) fn gelu_erf_pair<S: Simd>(s: S, x: &[f32], y: &mut [f32], d: &mut [f32]) {
+    assert!(
+        x.len() == y.len() && x.len() == d.len(),
+        "vmath: slice lengths differ"
+    );
+    let n = x.len();
+    let l = S::LANES;
+    let mut i = 0;
+    while i + l <= n {
+        // SAFETY: `i + LANES <= n` and the three slices have length `n`.
+        unsafe {
+            let (v, g) = gelu_erf_and_grad(s, s.load(x.as_ptr().add(i)));
+            s.store(y.as_mut_ptr().add(i), v);
+            s.store(d.as_mut_ptr().add(i), g);
+        }
+        i += l;
+    }
+    if i < n {
+        let (mut bx, mut by, mut bd) = ([1.0f32; 16], [0.0f32; 16], [0.0f32; 16]);
+        debug_assert!(l <= bx.len());
+        bx[..n - i].copy_from_slice(&x[i..]);
+        // SAFETY: the buffers hold 16 >= LANES floats.
+        unsafe {
+            let (v, g) = gelu_erf_and_grad(s, s.load(bx.as_ptr()));
+            s.store(by.as_mut_ptr(), v);
+            s.store(bd.as_mut_ptr(), g);
+        }
+        y[i..].copy_from_slice(&by[..n - i]);
+        d[i..].copy_from_slice(&bd[..n - i]);
+    }
+}
+
 /// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), the argument rounded as in
 /// the scalar code.
 #[inline(always)]

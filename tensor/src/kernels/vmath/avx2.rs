@@ -166,3 +166,13 @@ pub(super) unsafe fn eval(op: UnaryOp, x: &[f32], out: &mut [f32]) -> bool {
     // SAFETY: forwarded contract.
     dispatch(unsafe { Avx2::new() }, op, x, out)
 }
+
+/// GELU (erf) and its derivative of `x` in one pass, on 8 lanes.
+///
+/// # Safety
+/// The CPU supports AVX2 and FMA.
+#[target_feature(enable = "avx2,fma")]
+pub(super) unsafe fn gelu_erf_pair(x: &[f32], y: &mut [f32], d: &mut [f32]) {
+    // SAFETY: forwarded contract.
+    super::algo::gelu_erf_pair(unsafe { Avx2::new() }, x, y, d)
+}

@@ -180,3 +180,13 @@ pub(super) unsafe fn eval(op: UnaryOp, x: &[f32], out: &mut [f32]) -> bool {
     // SAFETY: forwarded contract.
     dispatch(unsafe { Avx512::new() }, op, x, out)
 }
+
+/// GELU (erf) and its derivative of `x` in one pass, on 16 lanes.
+///
+/// # Safety
+/// The CPU supports AVX-512F.
+#[target_feature(enable = "avx512f")]
+pub(super) unsafe fn gelu_erf_pair(x: &[f32], y: &mut [f32], d: &mut [f32]) {
+    // SAFETY: forwarded contract.
+    super::algo::gelu_erf_pair(unsafe { Avx512::new() }, x, y, d)
+}

@@ -131,6 +131,39 @@ pub fn eval(op: UnaryOp, isa: Isa, x: &[f32], out: &mut [f32]) -> bool {
     }
 }
 
+/// `y[i] = GELU(x[i])` (erf form) and `d[i] = GELU′(x[i])` in one pass, the
+/// same bits as [`eval`] of [`UnaryOp::GeluErf`] and [`UnaryOp::GeluErfGrad`]
+/// (one erf serves both), serially. Returns false, leaving the outputs
+/// untouched, where [`eval`] would.
+///
+/// # Panics
+/// If the slices differ in length.
+pub fn gelu_erf_pair(isa: Isa, x: &[f32], y: &mut [f32], d: &mut [f32]) -> bool {
+    assert!(
+        x.len() == y.len() && x.len() == d.len(),
+        "vmath: slice lengths differ"
+    );
+    #[cfg(all(feature = "std", target_arch = "x86_64"))]
+    {
+        if isa > super::simd::supported() {
+            return false;
+        }
+        match isa {
+            // SAFETY: the CPU supports `isa` (checked above).
+            Isa::Avx512 => unsafe { avx512::gelu_erf_pair(x, y, d) },
+            // SAFETY: as above.
+            Isa::Avx2Fma => unsafe { avx2::gelu_erf_pair(x, y, d) },
+            Isa::Scalar => return false,
+        }
+        true
+    }
+    #[cfg(not(all(feature = "std", target_arch = "x86_64")))]
+    {
+        let _ = (isa, x, y, d);
+        false
+    }
+}
+
 /// `out[i] = op(x[i])`: [`eval`] when it can, else `libm` through
 /// [`super::unary::apply`] (every op, every build), serially.
 ///

@@ -5,6 +5,7 @@
 use super::{eval, vectorised};
 use crate::kernels::simd::{self, Isa};
 use crate::kernels::unary::{apply, UnaryOp};
+use alloc::vec;
 use alloc::vec::Vec;
 use std::println;
 
@@ -563,4 +564,35 @@ fn coverage() {
         }
     }
     assert!(!eval(UnaryOp::Exp, Isa::Scalar, &x, &mut out));
+}
+
+/// The one-pass GELU and derivative gives the bits of the two kernels, on
+/// every 257th f32 pattern (NaN, ±inf, beyond the ±20 clamp, subnormals) and
+/// on ragged lengths (the padded tail).
+#[test]
+fn gelu_pair_matches_the_two_kernels_bit_for_bit() {
+    let mut xs: Vec<f32> = every_257th().collect();
+    xs.extend([
+        f32::NAN,
+        f32::INFINITY,
+        f32::NEG_INFINITY,
+        20.0,
+        -20.0,
+        25.0,
+        -0.0,
+    ]);
+    for isa in isas() {
+        for len in [xs.len(), 13, 7] {
+            let x = &xs[..len];
+            let (mut y, mut d) = (vec![0.0f32; len], vec![0.0f32; len]);
+            let (mut wy, mut wd) = (vec![0.0f32; len], vec![0.0f32; len]);
+            assert!(super::gelu_erf_pair(isa, x, &mut y, &mut d));
+            assert!(eval(UnaryOp::GeluErf, isa, x, &mut wy));
+            assert!(eval(UnaryOp::GeluErfGrad, isa, x, &mut wd));
+            for i in 0..len {
+                assert_eq!(y[i].to_bits(), wy[i].to_bits(), "{isa:?} gelu({})", x[i]);
+                assert_eq!(d[i].to_bits(), wd[i].to_bits(), "{isa:?} gelu'({})", x[i]);
+            }
+        }
+    }
 }

@@ -35,9 +35,17 @@ fn normal_pdf<S: Simd>(s: S, x: S::V) -> S::V {
 /// Φ(x) + x·φ(x).
 #[inline(always)]
 pub(in super::super) fn gelu_erf_grad<S: Simd>(s: S, x: S::V) -> S::V {
+    let xc = clamp(s, x, GELU_CLAMP);
+    let e = erf(s, s.mul(xc, c(s, core::f32::consts::FRAC_1_SQRT_2)));
+    gelu_erf_grad_from_erf(s, x, e)
+}
+
+/// Φ(x) + x·φ(x) given e = erf(x/√2) (of x clamped to ±20 or not: erf is
+/// ±1 beyond either way).
+#[inline(always)]
+pub(in super::super) fn gelu_erf_grad_from_erf<S: Simd>(s: S, x: S::V, e: S::V) -> S::V {
     let x = clamp(s, x, GELU_CLAMP);
     let half = c(s, 0.5);
-    let e = erf(s, s.mul(x, c(s, core::f32::consts::FRAC_1_SQRT_2)));
     let cdf = s.fma(half, e, half);
     s.fma(x, normal_pdf(s, x), cdf)
 }
