@@ -197,20 +197,19 @@ impl Optimizer for Adam {
             let Some(g) = checked_grad(self.name(), i, p)? else {
                 continue;
             };
-            let mut theta = p.value();
+            let old = p.value();
             // The gradient is read in place (it is shared with the
             // parameter's `.grad()`: taking it as a vector would copy it).
             let g = g.data();
-            // Coupled (L2) weight decay adds wd·θ to the gradient in the loop.
-            let coupled = if self.decoupled {
-                if c.weight_decay != 0.0 {
-                    theta.data_mut().iter_mut().for_each(|t| *t *= decay);
-                }
-                0.0
-            } else {
-                wd
+            // Coupled (L2) weight decay adds wd·θ to the gradient; decoupled
+            // (AdamW) scales θ by 1 − lr·wd before the update (PyTorch's two
+            // steps, rounded the same, in one pass).
+            let (coupled, scale) = match (self.decoupled, c.weight_decay != 0.0) {
+                (true, true) => (0.0, Some(decay)),
+                (true, false) => (0.0, None),
+                (false, _) => (wd, None),
             };
-            let zeros = || theta.zeros_like();
+            let zeros = || old.zeros_like();
             let m = self.exp_avg[i].get_or_insert_with(zeros).data_mut();
             let v = self.exp_avg_sq[i].get_or_insert_with(zeros).data_mut();
             self.steps[i] += 1;
@@ -218,18 +217,24 @@ impl Optimizer for Adam {
             let step_size = c.lr / (1.0 - beta1.powf(t));
             let bc2_sqrt = (1.0 - beta2.powf(t)).sqrt() as f32;
             let neg_step = -step_size as f32;
-            for (((th, &g), m), v) in theta.data_mut().iter_mut().zip(g).zip(m).zip(v) {
+            // The new θ is a new buffer written in the same pass (a graph
+            // still holding the old value must not see it change), not a
+            // copy of the old one updated in place.
+            let mut theta = ferrograd_tensor::buffer::for_overwrite(old.numel());
+            let rows = theta.iter_mut().zip(old.data()).zip(g).zip(m).zip(v);
+            for ((((out, &th), &g), m), v) in rows {
                 let g = if coupled != 0.0 {
-                    coupled.mul_add(*th, g)
+                    coupled.mul_add(th, g)
                 } else {
                     g
                 };
                 *m = lerp(*m, g, w1);
                 *v = *v * b2 + w2 * g * g;
                 let denom = v.sqrt() / bc2_sqrt + eps;
-                *th += neg_step * *m / denom;
+                let th = scale.map_or(th, |s| th * s);
+                *out = th + neg_step * *m / denom;
             }
-            p.set(theta);
+            p.set(Tensor::from_vec(theta, old.dims())?);
         }
         Ok(())
     }
