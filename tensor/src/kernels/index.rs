@@ -413,11 +413,7 @@ mod tests {
         let x: Vec<f32> = (0..a * b * c * d).map(|i| i as f32).collect();
         let shape = Shape::new(&[a, b, c, d]).unwrap();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::kernels::test_util::on_threads(threads, || {
                 let mut outs = Vec::new();
                 for perm in [[0, 1, 3, 2], [3, 2, 1, 0], [1, 0, 2, 3], [2, 3, 0, 1]] {
                     let mut o = vec![0.0; x.len()];

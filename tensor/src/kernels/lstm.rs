@@ -196,9 +196,7 @@ mod tests {
     use alloc::vec::Vec;
 
     fn data(n: usize, seed: u32) -> Vec<f32> {
-        (0..n)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 2000) as f32 / 250.0 - 4.0)
-            .collect()
+        crate::kernels::test_util::hashed(n, seed, 2000, 250.0, 4.0)
     }
 
     #[test]

@@ -514,11 +514,7 @@ mod tests {
         let g = data(m.rows, 13, 1.0);
         let isa = super::super::simd::supported();
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            crate::kernels::test_util::on_threads(threads, || {
                 let mut out = vec![0.0; m.rows];
                 nll_forward(isa, m, x, &mut out);
                 let mut gs = v.each_ref().map(|a| vec![0.0; a.len()]);

@@ -16,6 +16,8 @@ pub mod mixture_lanes;
 pub mod norm;
 pub mod reduce;
 pub mod simd;
+#[cfg(all(test, feature = "std"))]
+mod test_util;
 pub mod unary;
 pub mod vmath;
 #[cfg(feature = "std")]

@@ -137,9 +137,7 @@ mod tests {
     use alloc::vec::Vec;
 
     fn values(len: usize, seed: u32) -> Vec<f32> {
-        (0..len)
-            .map(|i| (((i as u32).wrapping_mul(2_654_435_761) ^ seed) % 1000) as f32 / 137.0 - 3.0)
-            .collect()
+        super::super::test_util::hashed(len, seed, 1000, 137.0, 3.0)
     }
 
     /// The statistics in f64: the normalised rows to compare against.
@@ -205,11 +203,7 @@ mod tests {
         let x = values(rows * n, 5);
         let g = values(rows * n, 9);
         let run = |threads: usize| {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
-            pool.install(|| {
+            super::super::test_util::on_threads(threads, || {
                 let (mut y, mut dx) = (vec![0.0; x.len()], vec![0.0; x.len()]);
                 normalize_rows(&x, n, 1e-5, &mut y);
                 normalize_rows_backward(&x, &g, n, 1e-5, &mut dx);
